@@ -1,0 +1,54 @@
+// The op table: for each op, its operands, attributes, type rule and evaluation, gathered from the
+// family files ir/Ops*.cpp. Later stages (derivatives, lowering) add their rules beside these.
+#pragma once
+
+#include "ir/Function.h"
+#include "ir/Tensor.h"
+
+#include <functional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace nabla {
+
+struct AttrSpec {
+  const char *name;
+  AttrKind kind;
+};
+
+/// The type an op produces, or why its operands are wrong for it.
+using TypeOrError = std::variant<Type, std::string>;
+
+/// Computes the result type from operand types and attributes. Ops whose result cannot be derived
+/// from operands (leaves, `reshape`) read `declared`, the type the builder was asked for.
+using TypeRule = TypeOrError (*)(std::span<const Type> operands, const Inst &inst,
+                                 const std::optional<Type> &declared);
+
+/// Evaluates the op on concrete tensors. `out` arrives with its dtype and concrete shape set and
+/// its data sized; the rule fills the data. Every dimension name in `inst`'s attributes has been
+/// bound to a constant by the caller.
+using EvalRule = void (*)(const Inst &inst, std::span<const Tensor *const> operands, Tensor &out);
+
+/// A failure that depends on data, not types (an index out of range); the interpreter reports it.
+struct EvalError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct OpInfo {
+  int arity = 0; // -1: any number of operands (concat)
+  std::vector<AttrSpec> attrs;
+  TypeRule inferType = nullptr;
+  EvalRule eval = nullptr;
+};
+
+const OpInfo &opInfo(Op op);
+
+// Each family file defines one OpInfo per op, named op<Name>, e.g. `opTanh`; OpTable.cpp gathers
+// them through Ops.def, so an op without rules fails to link.
+#define NABLA_OP(Name, mnemonic) extern const OpInfo op##Name;
+#include "ir/Ops.def"
+
+} // namespace nabla

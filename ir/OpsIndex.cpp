@@ -1,0 +1,163 @@
+// Indexing: gather along an axis (`take`, `E[ids]`), numpy's take_along_axis, and their adjoints,
+// which scatter-add into the entries that occur.
+#include "ir/OpTable.h"
+#include "ir/Shapes.h"
+
+#include <fmt/format.h>
+
+namespace nabla {
+
+namespace {
+
+std::int64_t checkedIndex(double raw, std::int64_t extent, std::size_t axis) {
+  auto id = static_cast<std::int64_t>(raw);
+  if (id < -extent || id >= extent)
+    throw EvalError(fmt::format("index {} is out of range for axis {} of size {}", id, axis,
+                                extent));
+  return id < 0 ? id + extent : id; // negative indices count from the end, as numpy's
+}
+
+/// take(x, ids, axis): x[A..., n, C...], ids[I...] -> [A..., I..., C...].
+Shape takeShape(const Shape &x, const Shape &ids, std::size_t axis) {
+  Shape out(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(axis));
+  out.insert(out.end(), ids.begin(), ids.end());
+  out.insert(out.end(), x.begin() + static_cast<std::ptrdiff_t>(axis) + 1, x.end());
+  return out;
+}
+
+TypeOrError takeRule(std::span<const Type> ops, const Inst &inst, const std::optional<Type> &) {
+  std::int64_t axis = inst.intAttr("axis");
+  if (ops[1].dtype != DType::I32)
+    return fmt::format("'take' needs i32 indices, got {}", ops[1].str());
+  if (axis < 0 || axis >= static_cast<std::int64_t>(ops[0].rank()))
+    return fmt::format("'take' axis {} is out of range for {}", axis, ops[0].str());
+  return Type{ops[0].dtype, takeShape(ops[0].shape, ops[1].shape, static_cast<std::size_t>(axis))};
+}
+
+/// Calls visit(xFlat, outFlat) for each element of take's result, where xFlat is its source in x.
+template <class Visit>
+void forEachTaken(const std::vector<std::int64_t> &xShape, const Tensor &ids, std::size_t axis,
+                  const std::vector<std::int64_t> &outShape, Visit visit) {
+  auto xStrides = rowMajorStrides(xShape);
+  auto idStrides = ids.strides();
+  std::vector<std::int64_t> index;
+  std::size_t ri = ids.rank();
+  std::int64_t total = elementCount(outShape);
+  for (std::int64_t o = 0; o < total; ++o) {
+    unflatten(o, outShape, index);
+    std::int64_t idFlat = 0;
+    for (std::size_t d = 0; d < ri; ++d)
+      idFlat += index[axis + d] * idStrides[d];
+    std::int64_t id =
+        checkedIndex(ids.data[static_cast<std::size_t>(idFlat)], xShape[axis], axis);
+    std::int64_t src = id * xStrides[axis];
+    for (std::size_t d = 0; d < axis; ++d)
+      src += index[d] * xStrides[d];
+    for (std::size_t d = axis + 1; d < xShape.size(); ++d)
+      src += index[d - 1 + ri] * xStrides[d];
+    visit(static_cast<std::size_t>(src), static_cast<std::size_t>(o));
+  }
+}
+
+void evalTake(const Inst &inst, std::span<const Tensor *const> in, Tensor &out) {
+  forEachTaken(in[0]->shape, *in[1], static_cast<std::size_t>(inst.intAttr("axis")), out.shape,
+               [&](std::size_t src, std::size_t o) { out.data[o] = in[0]->data[src]; });
+}
+
+TypeOrError scatterAddRule(std::span<const Type> ops, const Inst &inst,
+                           const std::optional<Type> &) {
+  std::int64_t axis = inst.intAttr("axis");
+  const Shape &shape = inst.dimsAttr("shape");
+  if (ops[1].dtype != DType::I32)
+    return fmt::format("'scatter_add' needs i32 indices, got {}", ops[1].str());
+  if (axis < 0 || axis >= static_cast<std::int64_t>(shape.size()))
+    return fmt::format("'scatter_add' axis {} is out of range for {}", axis, shapeStr(shape));
+  if (ops[0].shape != takeShape(shape, ops[1].shape, static_cast<std::size_t>(axis)))
+    return fmt::format("'scatter_add' updates {} do not match indices {} into {}", ops[0].str(),
+                       ops[1].str(), shapeStr(shape));
+  return Type{ops[0].dtype, shape};
+}
+
+void evalScatterAdd(const Inst &inst, std::span<const Tensor *const> in, Tensor &out) {
+  std::fill(out.data.begin(), out.data.end(), 0.0);
+  forEachTaken(out.shape, *in[1], static_cast<std::size_t>(inst.intAttr("axis")), in[0]->shape,
+               [&](std::size_t dst, std::size_t u) { out.data[dst] += in[0]->data[u]; });
+  out.roundToDType();
+}
+
+// ----- take_along: out[i] = x[i with axis replaced by ids[i]] ----------------------------------
+
+std::optional<std::string> alongMismatch(const Shape &x, const Shape &ids, std::int64_t axis,
+                                         std::string_view op) {
+  if (axis < 0 || axis >= static_cast<std::int64_t>(x.size()))
+    return fmt::format("'{}' axis {} is out of range for {}", op, axis, shapeStr(x));
+  if (ids.size() != x.size())
+    return fmt::format("'{}' needs indices of the same rank as the values, got {} and {}", op,
+                       shapeStr(ids), shapeStr(x));
+  for (std::size_t d = 0; d < x.size(); ++d)
+    if (static_cast<std::int64_t>(d) != axis && ids[d] != x[d])
+      return fmt::format("'{}' indices {} do not match values {} off axis {}", op, shapeStr(ids),
+                         shapeStr(x), axis);
+  return std::nullopt;
+}
+
+TypeOrError takeAlongRule(std::span<const Type> ops, const Inst &inst,
+                          const std::optional<Type> &) {
+  if (ops[1].dtype != DType::I32)
+    return fmt::format("'take_along' needs i32 indices, got {}", ops[1].str());
+  if (auto err = alongMismatch(ops[0].shape, ops[1].shape, inst.intAttr("axis"), "take_along"))
+    return *err;
+  return Type{ops[0].dtype, ops[1].shape};
+}
+
+template <class Visit>
+void forEachAlong(const std::vector<std::int64_t> &xShape, const Tensor &ids, std::size_t axis,
+                  Visit visit) {
+  auto xStrides = rowMajorStrides(xShape);
+  std::vector<std::int64_t> index;
+  for (std::size_t i = 0; i < ids.data.size(); ++i) {
+    unflatten(static_cast<std::int64_t>(i), ids.shape, index);
+    index[axis] = checkedIndex(ids.data[i], xShape[axis], axis);
+    std::int64_t src = 0;
+    for (std::size_t d = 0; d < index.size(); ++d)
+      src += index[d] * xStrides[d];
+    visit(static_cast<std::size_t>(src), i);
+  }
+}
+
+void evalTakeAlong(const Inst &inst, std::span<const Tensor *const> in, Tensor &out) {
+  forEachAlong(in[0]->shape, *in[1], static_cast<std::size_t>(inst.intAttr("axis")),
+               [&](std::size_t src, std::size_t o) { out.data[o] = in[0]->data[src]; });
+}
+
+TypeOrError scatterAddAlongRule(std::span<const Type> ops, const Inst &inst,
+                                const std::optional<Type> &) {
+  const Shape &shape = inst.dimsAttr("shape");
+  if (ops[1].dtype != DType::I32)
+    return fmt::format("'scatter_add_along' needs i32 indices, got {}", ops[1].str());
+  if (ops[0].shape != ops[1].shape)
+    return fmt::format("'scatter_add_along' updates {} do not match indices {}", ops[0].str(),
+                       ops[1].str());
+  if (auto err = alongMismatch(shape, ops[1].shape, inst.intAttr("axis"), "scatter_add_along"))
+    return *err;
+  return Type{ops[0].dtype, shape};
+}
+
+void evalScatterAddAlong(const Inst &inst, std::span<const Tensor *const> in, Tensor &out) {
+  std::fill(out.data.begin(), out.data.end(), 0.0);
+  forEachAlong(out.shape, *in[1], static_cast<std::size_t>(inst.intAttr("axis")),
+               [&](std::size_t dst, std::size_t u) { out.data[dst] += in[0]->data[u]; });
+  out.roundToDType();
+}
+
+} // namespace
+
+const OpInfo opTake = OpInfo{2, {{"axis", AttrKind::Int}}, takeRule, evalTake};
+const OpInfo opTakeAlong = OpInfo{2, {{"axis", AttrKind::Int}}, takeAlongRule, evalTakeAlong};
+const OpInfo opScatterAdd = OpInfo{
+    2, {{"axis", AttrKind::Int}, {"shape", AttrKind::Dims}}, scatterAddRule, evalScatterAdd};
+const OpInfo opScatterAddAlong =
+    OpInfo{2, {{"axis", AttrKind::Int}, {"shape", AttrKind::Dims}}, scatterAddAlongRule,
+           evalScatterAddAlong};
+
+} // namespace nabla

@@ -1,0 +1,98 @@
+// Reductions over a set of axes: sum, max, min and the numerically stable logsumexp.
+#include "ir/OpTable.h"
+#include "ir/Shapes.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace nabla {
+
+namespace {
+
+/// The axes must be distinct, sorted and in range; the result drops them.
+TypeOrError reduceRule(std::span<const Type> ops, const Inst &inst, const std::optional<Type> &) {
+  const auto &axes = inst.intsAttr("axes");
+  if (!isFloat(ops[0].dtype))
+    return fmt::format("'{}' needs a float operand, got {}", mnemonic(inst.op), ops[0].str());
+  for (std::size_t i = 0; i < axes.size(); ++i) {
+    if (axes[i] < 0 || axes[i] >= static_cast<std::int64_t>(ops[0].rank()))
+      return fmt::format("'{}' axis {} is out of range for {}", mnemonic(inst.op), axes[i],
+                         ops[0].str());
+    if (i > 0 && axes[i] <= axes[i - 1])
+      return fmt::format("'{}' axes must be sorted and distinct", mnemonic(inst.op));
+  }
+  Type out{ops[0].dtype, {}};
+  for (std::size_t d = 0; d < ops[0].rank(); ++d)
+    if (!std::binary_search(axes.begin(), axes.end(), static_cast<std::int64_t>(d)))
+      out.shape.push_back(ops[0].shape[d]);
+  return out;
+}
+
+/// Calls visit(outIndex, value) for every input element, outIndex being its reduced position.
+template <class Visit> void forEachReduced(const Inst &inst, const Tensor &in, Visit visit) {
+  const auto &axes = inst.intsAttr("axes");
+  std::vector<std::int64_t> outShape, index;
+  for (std::size_t d = 0; d < in.rank(); ++d)
+    if (!std::binary_search(axes.begin(), axes.end(), static_cast<std::int64_t>(d)))
+      outShape.push_back(in.shape[d]);
+  auto outStrides = rowMajorStrides(outShape);
+  for (std::size_t i = 0; i < in.data.size(); ++i) {
+    unflatten(static_cast<std::int64_t>(i), in.shape, index);
+    std::int64_t o = 0;
+    for (std::size_t d = 0, k = 0; d < in.rank(); ++d)
+      if (!std::binary_search(axes.begin(), axes.end(), static_cast<std::int64_t>(d)))
+        o += index[d] * outStrides[k++];
+    visit(static_cast<std::size_t>(o), in.data[i]);
+  }
+}
+
+void evalSum(const Inst &inst, std::span<const Tensor *const> in, Tensor &out) {
+  std::fill(out.data.begin(), out.data.end(), 0.0);
+  forEachReduced(inst, *in[0], [&](std::size_t o, double v) { out.data[o] += v; });
+  out.roundToDType();
+}
+
+template <bool IsMax> void evalExtremum(const Inst &inst, std::span<const Tensor *const> in,
+                                        Tensor &out) {
+  const double init = IsMax ? -std::numeric_limits<double>::infinity()
+                            : std::numeric_limits<double>::infinity();
+  std::fill(out.data.begin(), out.data.end(), init);
+  forEachReduced(inst, *in[0], [&](std::size_t o, double v) {
+    double &acc = out.data[o];
+    if (std::isnan(acc))
+      return; // NaN propagates, as numpy's max
+    if (std::isnan(v) || (IsMax ? v > acc : v < acc))
+      acc = v;
+  });
+}
+
+// logsumexp(x) = m + log(sum(exp(x - m))) with m = max(x): no overflow for any finite x.
+void evalLogSumExp(const Inst &inst, std::span<const Tensor *const> in, Tensor &out) {
+  Tensor maxima(out.dtype, out.shape);
+  evalExtremum<true>(inst, in, maxima);
+  std::fill(out.data.begin(), out.data.end(), 0.0);
+  forEachReduced(inst, *in[0], [&](std::size_t o, double v) {
+    double m = maxima.data[o];
+    if (std::isfinite(m))
+      out.data[o] += std::exp(v - m);
+  });
+  for (std::size_t o = 0; o < out.data.size(); ++o) {
+    double m = maxima.data[o];
+    out.data[o] = std::isfinite(m) ? m + std::log(out.data[o]) : m;
+  }
+  out.roundToDType();
+}
+
+const std::vector<AttrSpec> kAxes = {{"axes", AttrKind::Ints}};
+
+} // namespace
+
+const OpInfo opReduceSum = OpInfo{1, kAxes, reduceRule, evalSum};
+const OpInfo opReduceMax = OpInfo{1, kAxes, reduceRule, evalExtremum<true>};
+const OpInfo opReduceMin = OpInfo{1, kAxes, reduceRule, evalExtremum<false>};
+const OpInfo opLogSumExp = OpInfo{1, kAxes, reduceRule, evalLogSumExp};
+
+} // namespace nabla
