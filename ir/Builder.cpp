@@ -30,7 +30,10 @@ bool attrFits(const AttrValue &v, AttrKind k) {
   return false;
 }
 
-bool isLeaf(Op op) { return op == Op::Input || op == Op::Param || op == Op::Const || op == Op::Iota; }
+bool isLeaf(Op op) {
+  return op == Op::Input || op == Op::Param || op == Op::Const || op == Op::Iota ||
+         op == Op::DimSize;
+}
 
 } // namespace
 

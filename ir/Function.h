@@ -63,6 +63,13 @@ struct NamedValue {
   ValueId value;
 };
 
+/// How nabla creates a model param when it makes one itself (`~ normal(0, 0.1)`).
+struct ParamInit {
+  std::string param;
+  std::string kind; // zeros, ones, normal, uniform, glorot
+  std::vector<double> args;
+};
+
 /// A function or model in SSA form. Instructions are in dependency order; the arguments are the
 /// `input` and `param` instructions, in the order they appear.
 struct Function {
@@ -74,6 +81,7 @@ struct Function {
   std::vector<Inst> insts;
   std::vector<NamedValue> outputs; // a model's `output` values, in source order
   ValueId result = 0;              // the value of a fn; the loss of a model
+  std::vector<ParamInit> inits;    // a model's param initializers (not part of the textual IR)
 
   const Inst &inst(ValueId v) const { return insts[v]; }
   const Type &typeOf(ValueId v) const { return insts[v].type; }

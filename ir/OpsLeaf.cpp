@@ -58,6 +58,19 @@ void evalIota(const Inst &inst, std::span<const Tensor *const>, Tensor &out) {
   }
 }
 
+/// dim_size: the value of a (runtime) dimension as a number, e.g. the batch size in `mean`.
+TypeOrError dimSizeRule(std::span<const Type>, const Inst &inst, const std::optional<Type> &) {
+  if (inst.dimsAttr("dim").size() != 1)
+    return std::string("'dim_size' needs exactly one dimension");
+  if (inst.dtypeAttr("dtype") == DType::Bool)
+    return std::string("'dim_size' cannot be a bool");
+  return Type{inst.dtypeAttr("dtype"), {}};
+}
+
+void evalDimSize(const Inst &inst, std::span<const Tensor *const>, Tensor &out) {
+  out.data[0] = static_cast<double>(inst.dimsAttr("dim")[0].constant());
+}
+
 } // namespace
 
 const OpInfo opInput = OpInfo{0, {{"name", AttrKind::String}}, argumentRule, evalArgument};
@@ -65,5 +78,7 @@ const OpInfo opParam = OpInfo{0, {{"name", AttrKind::String}}, argumentRule, eva
 const OpInfo opConst = OpInfo{0, {{"value", AttrKind::Floats}}, constRule, evalConst};
 const OpInfo opIota =
     OpInfo{0, {{"shape", AttrKind::Dims}, {"axis", AttrKind::Int}}, iotaRule, evalIota};
+const OpInfo opDimSize =
+    OpInfo{0, {{"dim", AttrKind::Dims}, {"dtype", AttrKind::DTypeAttr}}, dimSizeRule, evalDimSize};
 
 } // namespace nabla

@@ -1,0 +1,125 @@
+// Shared plumbing of the `nabla` subcommands.
+#include "tools/Driver.h"
+
+#include <fmt/format.h>
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace nabla::tools {
+
+int report(const Diagnostics &d) {
+  std::cerr << d.render();
+  return kBadInput;
+}
+
+int report(const Diagnostic &d) { return report(Diagnostics{{d}}); }
+
+std::optional<SourceFile> readSource(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    report(makeDiagnostic(fmt::format("cannot read '{}': {}", path, std::strerror(errno))));
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return SourceFile(path, text.str());
+}
+
+Expected<std::map<std::string, std::int64_t>> parseDims(const std::vector<std::string> &specs) {
+  std::map<std::string, std::int64_t> dims;
+  for (const std::string &spec : specs) {
+    auto eq = spec.find('=');
+    std::int64_t value = 0;
+    bool ok = eq != std::string::npos && eq > 0;
+    if (ok) {
+      const char *begin = spec.c_str() + eq + 1;
+      char *end = nullptr;
+      errno = 0;
+      value = std::strtoll(begin, &end, 10);
+      ok = *begin && *end == '\0' && errno == 0 && value > 0;
+    }
+    if (!ok)
+      return makeDiagnostic(
+          fmt::format("--dim expects NAME=N with a positive integer N, got '{}'", spec));
+    dims[spec.substr(0, eq)] = value;
+  }
+  return dims;
+}
+
+Expected<Module> loadModule(const std::string &path, const SemaOptions &options) {
+  auto source = readSource(path);
+  if (!source)
+    return Diagnostics{}; // already reported
+  return compileSource(*source, options);
+}
+
+Expected<const Function *> selectFunction(const Module &m, const std::string &name,
+                                          const std::string &path) {
+  if (name.empty()) {
+    if (m.functions.size() == 1)
+      return &m.functions[0];
+    return makeDiagnostic(fmt::format("'{}' defines {} functions and models; choose one with --fn",
+                                      path, m.functions.size()));
+  }
+  if (const Function *f = m.find(name))
+    return f;
+  std::string known;
+  for (const Function &f : m.functions)
+    known += (known.empty() ? "" : ", ") + f.name;
+  return makeDiagnostic(fmt::format("'{}' has no fn or model named '{}' (it has: {})", path, name,
+                                    known.empty() ? "none" : known));
+}
+
+std::optional<std::string> writeFileAtomically(const std::string &path, const std::string &text) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out)
+      return fmt::format("cannot write '{}': {}", tmp, std::strerror(errno));
+    out << text;
+    out.flush();
+    if (!out) {
+      std::remove(tmp.c_str());
+      return fmt::format("cannot write '{}': {}", tmp, std::strerror(errno));
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string err = std::strerror(errno);
+    std::remove(tmp.c_str());
+    return fmt::format("cannot write '{}': {}", path, err);
+  }
+  return std::nullopt;
+}
+
+int runWithLargeStack(const std::function<int()> &body) {
+  struct Job {
+    const std::function<int()> *body;
+    int result = kBadInput;
+  } job{&body};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, std::size_t{1} << 30); // reserved, not committed
+  pthread_t thread;
+  auto trampoline = [](void *p) -> void * {
+    auto *j = static_cast<Job *>(p);
+    j->result = (*j->body)();
+    return nullptr;
+  };
+  if (pthread_create(&thread, &attr, trampoline, &job) != 0) {
+    pthread_attr_destroy(&attr);
+    return body(); // no big stack to be had: run on this one
+  }
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attr);
+  return job.result;
+}
+
+} // namespace nabla::tools
