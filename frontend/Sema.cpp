@@ -1249,12 +1249,13 @@ private:
     std::size_t rank = builder().typeOf(ids[0]).rank() + (stack ? 1 : 0);
     std::int64_t axis = resolveAxis(axisKeyword(call, 0), rank, call);
     if (stack) {
+      const Type first = builder().typeOf(ids[0]);
       for (std::size_t i = 0; i < ids.size(); ++i) {
         Shape s = builder().typeOf(ids[i]).shape;
-        if (s != builder().typeOf(ids[0]).shape)
+        if (s != first.shape)
           fail(src_, call.args[i]->range,
-               fmt::format("stack needs tensors of one shape, got {} and {}",
-                           builder().typeOf(ids[0]).str(), builder().typeOf(ids[i]).str()));
+               fmt::format("stack needs tensors of one shape, got {} and {}", first.str(),
+                           builder().typeOf(ids[i]).str()));
         s.insert(s.begin() + axis, Dim(1));
         ids[i] = builder().reshape(ids[i], s);
       }

@@ -39,13 +39,13 @@ std::string quoteNonFinite(const std::string &text) {
     }
     auto startsWith = [&](std::string_view token) { return text.compare(i, token.size(), token) == 0; };
     if (startsWith("NaN")) {
-      out += std::string("\"") + kNaN + "\"";
+      out += R"("\u0001NaN")";
       i += 2;
     } else if (startsWith("-Infinity")) {
-      out += std::string("\"") + kNegInf + "\"";
+      out += R"("\u0001-Infinity")";
       i += 8;
     } else if (startsWith("Infinity")) {
-      out += std::string("\"") + kInf + "\"";
+      out += R"("\u0001Infinity")";
       i += 7;
     } else {
       out += c;

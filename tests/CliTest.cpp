@@ -1,0 +1,169 @@
+// The `nabla` binary as a user runs it: outputs, diagnostics and exit codes (LANGUAGE.md §6).
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace nabla {
+namespace {
+
+struct CliResult {
+  int exitCode;
+  std::string out; // stdout
+  std::string err; // stderr
+};
+
+/// Runs `nabla ARGS` from the source directory and captures both streams.
+CliResult runNabla(const std::string &args) {
+  static int counter = 0;
+  std::string errFile = (std::filesystem::temp_directory_path() /
+                         ("nabla_cli_test_" + std::to_string(::getpid()) + "_" +
+                          std::to_string(counter++) + ".err"))
+                            .string();
+  std::string cmd = std::string("cd '") + NABLA_SOURCE_DIR + "' && '" + NABLA_BINARY + "' " + args +
+                    " 2>'" + errFile + "'";
+  CliResult r{-1, "", ""};
+  FILE *pipe = ::popen(cmd.c_str(), "r");
+  if (!pipe)
+    return r;
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0)
+    r.out.append(buf.data(), n);
+  int status = ::pclose(pipe);
+  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream err(errFile);
+  r.err.assign(std::istreambuf_iterator<char>(err), {});
+  std::filesystem::remove(errFile);
+  return r;
+}
+
+TEST(Cli, EvalPrintsTheLectureValueAsJson) {
+  CliResult r = runNabla("eval examples/lectures.nabla --fn f --at 'x=1,y=2,z=0' --json");
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"value\":6.0}\n");
+}
+
+TEST(Cli, EvalPrintsPlainValues) {
+  CliResult r = runNabla("eval examples/lectures.nabla --fn h --at 'x1=5, x2=4, x3=3, x4=2'");
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "value = 25\n");
+}
+
+TEST(Cli, EvalTakesTensorsInline) {
+  CliResult r = runNabla("eval examples/lectures.nabla --fn neuron_out "
+                "--at 'w=[0.1,0.5,2.5,0.2,3.0], x=[2,3,-1,5,1], b=0' --json");
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"value\":0.9608342772032357}\n");
+}
+
+TEST(Cli, NerWindowEvaluatesFromJsonInputs) {
+  // Reference: the same window classifier written out in plain Python floats.
+  CliResult r = runNabla("eval examples/ner_window.nabla --inputs examples/ner_window.inputs.json "
+                "--dim V=20 --dim d=4 --json");
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"value\":0.7199337876203341,\"outputs\":{\"p\":0.4867844860521503}}\n");
+}
+
+TEST(Cli, MlpEvaluatesFromJsonInputsInF32) {
+  // Plain Python in f64 gives 0.8143408927405149; f32 arithmetic rounds it to this float.
+  CliResult r = runNabla("eval examples/mlp.nabla --inputs examples/mlp.inputs.json --dim D=6 --dim H=5 "
+                "--dim C=3 --json");
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("{\"value\":0.8143409,\"outputs\":{\"pred\":[[0.44914535,"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(Cli, MisshapenParamNamesTheEntryAndBothShapes) {
+  // Without --dim the header defaults apply: L must be 1000 x 50.
+  CliResult r = runNabla("eval examples/ner_window.nabla --inputs examples/ner_window.inputs.json");
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_EQ(r.err, "error: examples/ner_window.inputs.json: entry 'L' has shape f64[20,4], but "
+                   "'ner_window' expects f64[1000,50]\n");
+}
+
+TEST(Cli, MissingEntryIsNamed) {
+  CliResult r = runNabla("eval examples/lectures.nabla --fn f --at 'x=1,y=2'");
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_EQ(r.err, "error: --at: missing input 'z' of type f64 for 'f'\n");
+}
+
+TEST(Cli, UnknownEntryIsNamed) {
+  CliResult r = runNabla("eval examples/lectures.nabla --fn cube --at 'x=1,y=2'");
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_EQ(r.err, "error: --at: 'cube' has no input or param named 'y'\n");
+}
+
+TEST(Cli, UnknownFunctionListsTheKnownOnes) {
+  CliResult r = runNabla("eval examples/basics.nabla --fn nope --at 'x=1'");
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_EQ(r.err, "error: 'examples/basics.nabla' has no fn or model named 'nope' (it has: f, g, "
+                   "neuron, safe_log)\n");
+}
+
+TEST(Cli, SourceErrorsHavePositionAndCaret) {
+  std::string path = (std::filesystem::temp_directory_path() / "nabla_cli_bad.nabla").string();
+  std::ofstream(path) << "fn f(x: f64[3], y: f64[4]) = x + y\n";
+  CliResult r = runNabla("eval '" + path + "' --fn f --at 'x=[1,2,3],y=[1,2,3,4]'");
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_EQ(r.err, path + ":1:30: error: shape mismatch in '+': f64[3] vs f64[4]\n"
+                          "fn f(x: f64[3], y: f64[4]) = x + y\n"
+                          "                             ^~~~~\n");
+  std::filesystem::remove(path);
+}
+
+TEST(Cli, BadJsonIsReportedWithPosition) {
+  std::string path = (std::filesystem::temp_directory_path() / "nabla_cli_bad.json").string();
+  std::ofstream(path) << "{\"x\": 1,\n \"y\": }\n";
+  CliResult r = runNabla("eval examples/lectures.nabla --fn cube --inputs '" + path + "'");
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_NE(r.err.find(path + ":2:7: error: invalid JSON"), std::string::npos) << r.err;
+  std::filesystem::remove(path);
+}
+
+TEST(Cli, NonFiniteNumbersRoundTrip) {
+  CliResult r = runNabla("eval examples/lectures.nabla --fn cube --at 'x=Infinity' --json");
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"value\":Infinity}\n");
+  r = runNabla("eval examples/lectures.nabla --fn cube --at 'x=NaN' --json");
+  EXPECT_EQ(r.out, "{\"value\":NaN}\n");
+}
+
+TEST(Cli, EmitIrPrintsTheTypedIr) {
+  CliResult r = runNabla("emit ir examples/lectures.nabla --fn cube");
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "func @cube {\n"
+                   "  %0: f64 = input {name=\"x\"}\n"
+                   "  %1: f64 = const {value=[3.0]}\n"
+                   "  %2: f64 = pow %0, %1\n"
+                   "  return %2\n"
+                   "}\n");
+}
+
+TEST(Cli, HelpAndVersion) {
+  EXPECT_EQ(runNabla("--version").exitCode, 0);
+  EXPECT_EQ(runNabla("--version").out, "nabla 0.1.0\n");
+  for (const char *cmd : {"--help", "eval --help", "emit --help"}) {
+    CliResult r = runNabla(cmd);
+    EXPECT_EQ(r.exitCode, 0) << cmd;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;
+  }
+}
+
+TEST(Cli, UsageErrorsExitWithTwo) {
+  EXPECT_EQ(runNabla("").exitCode, 2);
+  EXPECT_EQ(runNabla("frobnicate").exitCode, 2);
+  EXPECT_EQ(runNabla("eval examples/lectures.nabla --fn f").exitCode, 2);
+  EXPECT_EQ(runNabla("eval missing.nabla --fn f --at 'x=1'").exitCode, 2);
+  EXPECT_EQ(runNabla("eval examples/lectures.nabla --fn f --at 'x=1' --dim B=-3").exitCode, 2);
+}
+
+} // namespace
+} // namespace nabla
