@@ -23,6 +23,18 @@ std::optional<Op> opFromMnemonic(std::string_view name) {
   return std::nullopt;
 }
 
+const char *outputRoleKeyword(OutputRole role) {
+  switch (role) {
+  case OutputRole::Output:
+    return "output";
+  case OutputRole::Gradient:
+    return "grad";
+  case OutputRole::Tangent:
+    return "tangent";
+  }
+  return "output";
+}
+
 const AttrValue &Inst::attr(std::string_view name) const {
   const auto &specs = opInfo(op).attrs;
   for (std::size_t i = 0; i < specs.size() && i < attrs.size(); ++i)

@@ -57,10 +57,17 @@ private:
   const AttrValue &attr(std::string_view name) const;
 };
 
-/// A named result besides the main one (a model's `output`).
+/// What a named result is: a model's `output`, or a derivative that a pass added.
+enum class OutputRole : std::uint8_t { Output, Gradient, Tangent };
+
+/// The keyword that introduces a named result in the textual IR: `output`, `grad`, `tangent`.
+const char *outputRoleKeyword(OutputRole role);
+
+/// A named result besides the main one (a model's `output`, a gradient, a tangent).
 struct NamedValue {
   std::string name;
   ValueId value;
+  OutputRole role = OutputRole::Output;
 };
 
 /// How nabla creates a model param when it makes one itself (`~ normal(0, 0.1)`).
@@ -79,7 +86,7 @@ struct Function {
   Kind kind = Kind::Fn;
   std::vector<std::string> dimParams; // runtime dimensions, bound from argument shapes at a call
   std::vector<Inst> insts;
-  std::vector<NamedValue> outputs; // a model's `output` values, in source order
+  std::vector<NamedValue> outputs; // a model's `output` values in source order, then derivatives
   ValueId result = 0;              // the value of a fn; the loss of a model
   std::vector<ParamInit> inits;    // a model's param initializers (not part of the textual IR)
 

@@ -322,7 +322,8 @@ private:
   }
 
   // function = ("func" | "model") global ("[" name ("," name)* "]")? "{" newline
-  //            (inst newline)* ("output" name "=" value newline)* "return" value newline "}"
+  //            (inst newline)* (("output" | "grad" | "tangent") name "=" value newline)*
+  //            "return" value newline "}"
   Function parseFunction() {
     Function f;
     if (isKeyword("func"))
@@ -360,14 +361,20 @@ private:
       skipNewlines();
     }
     std::vector<SourceRange> outputRanges;
-    while (isKeyword("output")) {
+    auto roleKeyword = [&]() -> std::optional<OutputRole> {
+      for (OutputRole r : {OutputRole::Output, OutputRole::Gradient, OutputRole::Tangent})
+        if (isKeyword(outputRoleKeyword(r)))
+          return r;
+      return std::nullopt;
+    };
+    while (auto role = roleKeyword()) {
       std::size_t begin = tok_.begin;
       advance();
       std::string name = parseName("an output name");
       expectPunct('=');
       std::size_t end = tok_.end;
       ValueId v = parseUse(f.insts.size());
-      f.outputs.push_back(NamedValue{std::move(name), v});
+      f.outputs.push_back(NamedValue{std::move(name), v, *role});
       outputRanges.push_back({begin, end});
       expectLineEnd();
       skipNewlines();

@@ -37,11 +37,30 @@ struct EvalError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+class Builder;
+
+/// A tangent or a cotangent; nullopt is a symbolic zero, which costs nothing and folds away.
+using MaybeValue = std::optional<ValueId>;
+
+/// Forward mode: the tangent of `result` from the tangents of `inst`'s operands (one per
+/// operand). `inst` and `result` live in the function `b` builds: its operands are renumbered.
+using JvpRule = MaybeValue (*)(Builder &b, const Inst &inst, ValueId result,
+                               std::span<const MaybeValue> tangents);
+
+/// Reverse mode: the cotangents of `inst`'s operands (one per operand) from the cotangent of
+/// `result`. With `zeroSafe`, a zero cotangent must give zero even where a partial derivative is
+/// infinite or NaN: the reverse pass asks for it inside the branches of a `where`, so that the
+/// branch not taken never leaks a NaN into the gradient.
+using VjpRule = std::vector<MaybeValue> (*)(Builder &b, const Inst &inst, ValueId result,
+                                            ValueId cotangent, bool zeroSafe);
+
 struct OpInfo {
   int arity = 0; // -1: any number of operands (concat)
   std::vector<AttrSpec> attrs;
   TypeRule inferType = nullptr;
   EvalRule eval = nullptr;
+  JvpRule jvp = nullptr;
+  VjpRule vjp = nullptr;
 };
 
 const OpInfo &opInfo(Op op);

@@ -1,5 +1,7 @@
 // Elementwise ops: each op's scalar definition, written once as a template over the number type
-// so that the interpreter (double, float) and later the code generator share it.
+// so that the interpreter (double, float) and later the code generator share it, then its partial
+// derivatives, from which forward mode, reverse mode and symbolic differentiation all derive.
+#include "ir/DerivativeRules.h"
 #include "ir/OpTable.h"
 #include "ir/SpecialFunctions.h"
 
@@ -63,12 +65,28 @@ void evalElementwise(const Inst &inst, std::span<const Tensor *const> in, Tensor
 }
 
 template <class Rule> OpInfo unaryFloatOp(std::vector<AttrSpec> attrs = {}) {
-  return OpInfo{1, std::move(attrs), floatRule, evalElementwise<Rule, 1>};
+  return OpInfo{1,
+                std::move(attrs),
+                floatRule,
+                evalElementwise<Rule, 1>,
+                rules::elementwiseJvp<Rule>,
+                rules::elementwiseVjp<Rule>};
 }
 
 template <class Rule> OpInfo binaryOp(TypeRule rule) {
-  return OpInfo{2, {}, rule, evalElementwise<Rule, 2>};
+  return OpInfo{2,      {}, rule, evalElementwise<Rule, 2>, rules::elementwiseJvp<Rule>,
+                rules::elementwiseVjp<Rule>};
 }
+
+/// Comparisons give masks, whose derivative is zero.
+template <class Rule> OpInfo compareOp() {
+  return OpInfo{2, {}, compareRule, evalElementwise<Rule, 2>, rules::zeroJvp, rules::zeroVjp};
+}
+
+using Partials = std::vector<ValueId>;
+ValueId operand(const Inst &inst, std::size_t i) { return inst.operands[i]; }
+ValueId one(Builder &b, ValueId like) { return rules::constantLike(b, 1, like); }
+ValueId number(Builder &b, double v, ValueId like) { return rules::constantLike(b, v, like); }
 
 /// `c ? a : b` on numbers; the code generator's value type overloads it with a select.
 template <class T> T select(bool c, T a, T b) { return c ? a : b; }
@@ -79,45 +97,98 @@ template <class T> constexpr T nan() { return std::numeric_limits<T>::quiet_NaN(
 
 struct NegRule {
   template <class T> static T apply(T x, const Inst &) { return -x; }
+  // d/dx (-x) = -1
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {number(b, -1, y)};
+  }
 };
 struct ExpRule {
   template <class T> static T apply(T x, const Inst &) { return std::exp(x); }
+  // d/dx exp(x) = exp(x)
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {y};
+  }
 };
 struct LogRule {
   template <class T> static T apply(T x, const Inst &) { return std::log(x); }
+  // d/dx log(x) = 1/x
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.div(one(b, y), operand(inst, 0))};
+  }
 };
 struct SqrtRule {
   template <class T> static T apply(T x, const Inst &) { return std::sqrt(x); }
+  // d/dx sqrt(x) = 1/(2 sqrt(x))
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.div(number(b, 0.5, y), y)};
+  }
 };
 struct SinRule {
   template <class T> static T apply(T x, const Inst &) { return std::sin(x); }
+  // d/dx sin(x) = cos(x)
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.unary(Op::Cos, operand(inst, 0))};
+  }
 };
 struct CosRule {
   template <class T> static T apply(T x, const Inst &) { return std::cos(x); }
+  // d/dx cos(x) = -sin(x)
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.neg(b.unary(Op::Sin, operand(inst, 0)))};
+  }
 };
 struct TanRule {
   template <class T> static T apply(T x, const Inst &) { return std::tan(x); }
+  // d/dx tan(x) = 1 + tan(x)^2
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.add(one(b, y), b.mul(y, y))};
+  }
 };
 struct TanhRule {
   template <class T> static T apply(T x, const Inst &) { return std::tanh(x); }
+  // d/dx tanh(x) = 1 - tanh(x)^2
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.sub(one(b, y), b.mul(y, y))};
+  }
 };
 struct AbsRule {
   template <class T> static T apply(T x, const Inst &) { return std::fabs(x); }
+  // d/dx |x| = sign(x); abs'(0) = 0
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.unary(Op::Sign, operand(inst, 0))};
+  }
 };
 struct SignRule {
   // sign(NaN) is NaN, as numpy's.
   template <class T> static T apply(T x, const Inst &) {
     return x != x ? x : static_cast<T>((x > 0) - (x < 0));
   }
+  // d/dx sign(x) = 0 (sign' = 0, also at 0)
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {number(b, 0, y)};
+  }
 };
 struct Log1pRule {
   template <class T> static T apply(T x, const Inst &) { return std::log1p(x); }
+  // d/dx log(1 + x) = 1/(1 + x)
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.div(one(b, y), b.add(one(b, y), operand(inst, 0)))};
+  }
 };
 struct Expm1Rule {
   template <class T> static T apply(T x, const Inst &) { return std::expm1(x); }
+  // d/dx (exp(x) - 1) = exp(x) = expm1(x) + 1
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.add(y, one(b, y))};
+  }
 };
 struct ErfRule {
   template <class T> static T apply(T x, const Inst &) { return std::erf(x); }
+  // d/dx erf(x) = 2/sqrt(pi) exp(-x^2)
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    ValueId x = operand(inst, 0);
+    return {b.mul(number(b, 1.1283791670955126, y), b.unary(Op::Exp, b.neg(b.mul(x, x))))};
+  }
 };
 struct LgammaRule {
   // lgamma_r: std::lgamma writes the global `signgam`, which is not thread-safe.
@@ -125,20 +196,36 @@ struct LgammaRule {
     int sign;
     return static_cast<T>(::lgamma_r(static_cast<double>(x), &sign));
   }
+  // d/dx lgamma(x) = digamma(x)
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.unary(Op::Digamma, operand(inst, 0))};
+  }
 };
 struct DigammaRule {
   template <class T> static T apply(T x, const Inst &) {
     return static_cast<T>(digammaF64(static_cast<double>(x)));
+  }
+  // d/dx digamma(x) = trigamma(x)
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.unary(Op::Trigamma, operand(inst, 0))};
   }
 };
 struct TrigammaRule {
   template <class T> static T apply(T x, const Inst &) {
     return static_cast<T>(trigammaF64(static_cast<double>(x)));
   }
+  // d/dx trigamma(x) = polygamma(2, x)
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.emit(Op::Polygamma, {operand(inst, 0)}, {std::int64_t{2}})};
+  }
 };
 struct PolygammaRule {
   template <class T> static T apply(T x, const Inst &inst) {
     return static_cast<T>(polygammaF64(static_cast<int>(inst.intAttr("k")), static_cast<double>(x)));
+  }
+  // d/dx polygamma(k, x) = polygamma(k + 1, x)
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.emit(Op::Polygamma, {operand(inst, 0)}, {inst.intAttr("k") + 1})};
   }
 };
 struct SigmoidRule {
@@ -147,13 +234,29 @@ struct SigmoidRule {
     T e = std::exp(-std::fabs(x));
     return select(x >= 0, T(1) / (T(1) + e), e / (T(1) + e));
   }
+  // d/dx sigmoid(x) = sigmoid(x) (1 - sigmoid(x))
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.mul(y, b.sub(one(b, y), y))};
+  }
 };
 struct ReluRule {
   template <class T> static T apply(T x, const Inst &) { return select(x > 0, x, T(0) * x); }
+  // d/dx relu(x) = (x > 0); relu'(0) = 0
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {rules::floatMask(b, Op::Gt, operand(inst, 0), number(b, 0, y))};
+  }
 };
 struct LeakyReluRule {
   template <class T> static T apply(T x, const Inst &inst) {
     return select(x > 0, x, static_cast<T>(inst.floatAttr("alpha")) * x);
+  }
+  // d/dx leaky_relu(x) = 1 if x > 0 else alpha; leaky_relu'(0) = alpha
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    ValueId x = operand(inst, 0);
+    ValueId positive = rules::floatMask(b, Op::Gt, x, number(b, 0, y));
+    ValueId alpha = number(b, inst.floatAttr("alpha"), y);
+    // alpha + (1 - alpha) (x > 0)
+    return {b.add(alpha, b.mul(b.sub(one(b, y), alpha), positive))};
   }
 };
 struct HardtanhRule {
@@ -161,11 +264,21 @@ struct HardtanhRule {
     T lo = static_cast<T>(inst.floatAttr("lo")), hi = static_cast<T>(inst.floatAttr("hi"));
     return select(x < lo, lo, select(x > hi, hi, x));
   }
+  // d/dx hardtanh(x) = (lo < x < hi); hardtanh'(lo) = hardtanh'(hi) = 0
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    ValueId x = operand(inst, 0);
+    return {b.mul(rules::floatMask(b, Op::Gt, x, number(b, inst.floatAttr("lo"), y)),
+                  rules::floatMask(b, Op::Lt, x, number(b, inst.floatAttr("hi"), y)))};
+  }
 };
 struct SoftplusRule {
   // softplus(x) = max(x, 0) + log1p(exp(-|x|)): exact for large |x| and never overflows.
   template <class T> static T apply(T x, const Inst &) {
     return select(x > 0, x, T(0)) + std::log1p(std::exp(-std::fabs(x)));
+  }
+  // d/dx softplus(x) = sigmoid(x)
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {b.unary(Op::Sigmoid, operand(inst, 0))};
   }
 };
 
@@ -173,29 +286,66 @@ struct SoftplusRule {
 
 struct AddRule {
   template <class T> static T apply(T a, T b, const Inst &) { return a + b; }
+  // d(a + b) = da + db
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {one(b, y), one(b, y)};
+  }
 };
 struct SubRule {
   template <class T> static T apply(T a, T b, const Inst &) { return a - b; }
+  // d(a - b) = da - db
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {one(b, y), number(b, -1, y)};
+  }
 };
 struct MulRule {
   template <class T> static T apply(T a, T b, const Inst &) { return a * b; }
+  // d(a b) = b da + a db
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    return {operand(inst, 1), operand(inst, 0)};
+  }
 };
 struct DivRule {
   template <class T> static T apply(T a, T b, const Inst &) { return a / b; }
+  // d(a / b) = da / b - (a / b^2) db = (da - y db) / b
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    ValueId den = operand(inst, 1);
+    return {b.div(one(b, y), den), b.neg(b.div(y, den))};
+  }
 };
 struct PowRule {
   // A negative base with a non-integer exponent gives NaN, as numpy's.
   template <class T> static T apply(T a, T b, const Inst &) { return std::pow(a, b); }
+  // d(a^b) = b a^(b-1) da + log(a) a^b db
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    ValueId base = operand(inst, 0), exponent = operand(inst, 1);
+    ValueId lowered = b.binary(Op::Pow, base, b.sub(exponent, one(b, y)));
+    return {b.mul(exponent, lowered), b.mul(b.unary(Op::Log, base), y)};
+  }
 };
 struct MaxRule {
   // NaN propagates from either side, as numpy's maximum.
   template <class T> static T apply(T a, T b, const Inst &) {
     return select(a > b || a != a, a, b);
   }
+  // d max(a, b) = (a > b) da + (a < b) db; a tie splits evenly: 1/2 da + 1/2 db
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    ValueId a = operand(inst, 0), c = operand(inst, 1);
+    ValueId half = b.mul(number(b, 0.5, y), rules::floatMask(b, Op::Eq, a, c));
+    return {b.add(rules::floatMask(b, Op::Gt, a, c), half),
+            b.add(rules::floatMask(b, Op::Lt, a, c), half)};
+  }
 };
 struct MinRule {
   template <class T> static T apply(T a, T b, const Inst &) {
     return select(a < b || a != a, a, b);
+  }
+  // d min(a, b) = (a < b) da + (a > b) db; a tie splits evenly: 1/2 da + 1/2 db
+  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
+    ValueId a = operand(inst, 0), c = operand(inst, 1);
+    ValueId half = b.mul(number(b, 0.5, y), rules::floatMask(b, Op::Eq, a, c));
+    return {b.add(rules::floatMask(b, Op::Lt, a, c), half),
+            b.add(rules::floatMask(b, Op::Gt, a, c), half)};
   }
 };
 struct LtRule {
@@ -218,7 +368,7 @@ struct NeRule {
 };
 
 // Integer arithmetic is exact in doubles, so i32 operands share the float evaluation loop.
-OpInfo binaryNumericOp(EvalRule eval) { return OpInfo{2, {}, numericRule, eval}; }
+template <class Rule> OpInfo binaryNumericOp() { return binaryOp<Rule>(numericRule); }
 
 // ----- select and convert ------------------------------------------------------------------------
 
@@ -238,6 +388,21 @@ void evalSelect(const Inst &, std::span<const Tensor *const> in, Tensor &out) {
     out.data[i] = in[0]->data[i] != 0 ? in[1]->data[i] : in[2]->data[i];
 }
 
+// d where(m, a, b) = where(m, da, db): the branch not taken gets nothing.
+MaybeValue selectJvp(Builder &b, const Inst &inst, ValueId, std::span<const MaybeValue> t) {
+  if (!t[1] && !t[2])
+    return std::nullopt;
+  ValueId ta = t[1] ? *t[1] : rules::zerosOf(b, inst.operands[1]);
+  ValueId tb = t[2] ? *t[2] : rules::zerosOf(b, inst.operands[2]);
+  return b.emit(Op::Select, {inst.operands[0], ta, tb});
+}
+
+std::vector<MaybeValue> selectVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
+  ValueId zero = rules::zerosOf(b, ct);
+  ValueId mask = inst.operands[0];
+  return {std::nullopt, b.emit(Op::Select, {mask, ct, zero}), b.emit(Op::Select, {mask, zero, ct})};
+}
+
 TypeOrError convertRule(std::span<const Type> ops, const Inst &inst, const std::optional<Type> &) {
   DType to = inst.dtypeAttr("dtype");
   if (to == DType::Bool)
@@ -251,6 +416,24 @@ void evalConvert(const Inst &inst, std::span<const Tensor *const> in, Tensor &ou
     double v = in[0]->data[i];
     out.data[i] = to == DType::I32 ? std::trunc(v) : roundTo(to, v);
   }
+}
+
+// Between float types a conversion is linear (its transpose converts back); to or from integers
+// and masks it carries no derivative.
+bool isFloatConversion(Builder &b, const Inst &inst) {
+  return isFloat(b.typeOf(inst.operands[0]).dtype) && isFloat(inst.dtypeAttr("dtype"));
+}
+
+MaybeValue convertJvp(Builder &b, const Inst &inst, ValueId, std::span<const MaybeValue> t) {
+  if (!t[0] || !isFloatConversion(b, inst))
+    return std::nullopt;
+  return b.convert(*t[0], inst.dtypeAttr("dtype"));
+}
+
+std::vector<MaybeValue> convertVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
+  if (!isFloatConversion(b, inst))
+    return {std::nullopt};
+  return {b.convert(ct, b.typeOf(inst.operands[0]).dtype)};
 }
 
 } // namespace
@@ -279,22 +462,23 @@ const OpInfo opHardtanh =
     unaryFloatOp<HardtanhRule>({{"lo", AttrKind::Float}, {"hi", AttrKind::Float}});
 const OpInfo opSoftplus = unaryFloatOp<SoftplusRule>();
 
-const OpInfo opAdd = binaryNumericOp(evalElementwise<AddRule, 2>);
-const OpInfo opSub = binaryNumericOp(evalElementwise<SubRule, 2>);
-const OpInfo opMul = binaryNumericOp(evalElementwise<MulRule, 2>);
+const OpInfo opAdd = binaryNumericOp<AddRule>();
+const OpInfo opSub = binaryNumericOp<SubRule>();
+const OpInfo opMul = binaryNumericOp<MulRule>();
 const OpInfo opDiv = binaryOp<DivRule>(floatRule);
 const OpInfo opPow = binaryOp<PowRule>(floatRule);
-const OpInfo opMax = binaryNumericOp(evalElementwise<MaxRule, 2>);
-const OpInfo opMin = binaryNumericOp(evalElementwise<MinRule, 2>);
+const OpInfo opMax = binaryNumericOp<MaxRule>();
+const OpInfo opMin = binaryNumericOp<MinRule>();
 
-const OpInfo opLt = binaryOp<LtRule>(compareRule);
-const OpInfo opLe = binaryOp<LeRule>(compareRule);
-const OpInfo opGt = binaryOp<GtRule>(compareRule);
-const OpInfo opGe = binaryOp<GeRule>(compareRule);
-const OpInfo opEq = binaryOp<EqRule>(compareRule);
-const OpInfo opNe = binaryOp<NeRule>(compareRule);
+const OpInfo opLt = compareOp<LtRule>();
+const OpInfo opLe = compareOp<LeRule>();
+const OpInfo opGt = compareOp<GtRule>();
+const OpInfo opGe = compareOp<GeRule>();
+const OpInfo opEq = compareOp<EqRule>();
+const OpInfo opNe = compareOp<NeRule>();
 
-const OpInfo opSelect = OpInfo{3, {}, selectRule, evalSelect};
-const OpInfo opConvert = OpInfo{1, {{"dtype", AttrKind::DTypeAttr}}, convertRule, evalConvert};
+const OpInfo opSelect = OpInfo{3, {}, selectRule, evalSelect, selectJvp, selectVjp};
+const OpInfo opConvert =
+    OpInfo{1, {{"dtype", AttrKind::DTypeAttr}}, convertRule, evalConvert, convertJvp, convertVjp};
 
 } // namespace nabla

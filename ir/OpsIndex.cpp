@@ -1,5 +1,6 @@
 // Indexing: gather along an axis (`take`, `E[ids]`), numpy's take_along_axis, and their adjoints,
 // which scatter-add into the entries that occur.
+#include "ir/DerivativeRules.h"
 #include "ir/OpTable.h"
 #include "ir/Shapes.h"
 
@@ -150,14 +151,46 @@ void evalScatterAddAlong(const Inst &inst, std::span<const Tensor *const> in, Te
   out.roundToDType();
 }
 
+// ----- derivatives: linear in the values, never in the indices ---------------------------------
+
+/// The tangent: the same gather (or scatter) of the values' tangent, the indices unchanged.
+MaybeValue indexedJvp(Builder &b, const Inst &inst, ValueId, std::span<const MaybeValue> t) {
+  if (!t[0])
+    return std::nullopt;
+  return rules::reapply(b, inst, {*t[0], inst.operands[1]});
+}
+
+// The adjoint of a gather scatter-adds the cotangent into the entries that occur (and only
+// those: rows of an embedding that no index names get exactly zero).
+std::vector<MaybeValue> takeVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
+  const Shape &shape = b.typeOf(inst.operands[0]).shape;
+  Op scatter = inst.op == Op::Take ? Op::ScatterAdd : Op::ScatterAddAlong;
+  return {b.emit(scatter, {ct, inst.operands[1]}, {inst.intAttr("axis"), shape}), std::nullopt};
+}
+
+// The adjoint of a scatter-add gathers the cotangent back.
+std::vector<MaybeValue> scatterVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
+  Op gather = inst.op == Op::ScatterAdd ? Op::Take : Op::TakeAlong;
+  return {b.emit(gather, {ct, inst.operands[1]}, {inst.intAttr("axis")}), std::nullopt};
+}
+
 } // namespace
 
-const OpInfo opTake = OpInfo{2, {{"axis", AttrKind::Int}}, takeRule, evalTake};
-const OpInfo opTakeAlong = OpInfo{2, {{"axis", AttrKind::Int}}, takeAlongRule, evalTakeAlong};
-const OpInfo opScatterAdd = OpInfo{
-    2, {{"axis", AttrKind::Int}, {"shape", AttrKind::Dims}}, scatterAddRule, evalScatterAdd};
-const OpInfo opScatterAddAlong =
-    OpInfo{2, {{"axis", AttrKind::Int}, {"shape", AttrKind::Dims}}, scatterAddAlongRule,
-           evalScatterAddAlong};
+const OpInfo opTake =
+    OpInfo{2, {{"axis", AttrKind::Int}}, takeRule, evalTake, indexedJvp, takeVjp};
+const OpInfo opTakeAlong =
+    OpInfo{2, {{"axis", AttrKind::Int}}, takeAlongRule, evalTakeAlong, indexedJvp, takeVjp};
+const OpInfo opScatterAdd = OpInfo{2,
+                                   {{"axis", AttrKind::Int}, {"shape", AttrKind::Dims}},
+                                   scatterAddRule,
+                                   evalScatterAdd,
+                                   indexedJvp,
+                                   scatterVjp};
+const OpInfo opScatterAddAlong = OpInfo{2,
+                                        {{"axis", AttrKind::Int}, {"shape", AttrKind::Dims}},
+                                        scatterAddAlongRule,
+                                        evalScatterAddAlong,
+                                        indexedJvp,
+                                        scatterVjp};
 
 } // namespace nabla

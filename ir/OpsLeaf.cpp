@@ -1,4 +1,5 @@
 // Leaves: function arguments (inputs and params), constants and index ramps.
+#include "ir/DerivativeRules.h"
 #include "ir/OpTable.h"
 #include "ir/Shapes.h"
 
@@ -73,12 +74,19 @@ void evalDimSize(const Inst &inst, std::span<const Tensor *const>, Tensor &out) 
 
 } // namespace
 
-const OpInfo opInput = OpInfo{0, {{"name", AttrKind::String}}, argumentRule, evalArgument};
-const OpInfo opParam = OpInfo{0, {{"name", AttrKind::String}}, argumentRule, evalArgument};
-const OpInfo opConst = OpInfo{0, {{"value", AttrKind::Floats}}, constRule, evalConst};
-const OpInfo opIota =
-    OpInfo{0, {{"shape", AttrKind::Dims}, {"axis", AttrKind::Int}}, iotaRule, evalIota};
-const OpInfo opDimSize =
-    OpInfo{0, {{"dim", AttrKind::Dims}, {"dtype", AttrKind::DTypeAttr}}, dimSizeRule, evalDimSize};
+// Leaves have no operands to differentiate: an argument's tangent is seeded by the derivative
+// passes themselves, and constants have none.
+const OpInfo opInput = OpInfo{0, {{"name", AttrKind::String}}, argumentRule, evalArgument,
+                              rules::zeroJvp, rules::zeroVjp};
+const OpInfo opParam = OpInfo{0, {{"name", AttrKind::String}}, argumentRule, evalArgument,
+                              rules::zeroJvp, rules::zeroVjp};
+const OpInfo opConst = OpInfo{0,         {{"value", AttrKind::Floats}}, constRule, evalConst,
+                              rules::zeroJvp, rules::zeroVjp};
+const OpInfo opIota = OpInfo{0,        {{"shape", AttrKind::Dims}, {"axis", AttrKind::Int}},
+                             iotaRule, evalIota,
+                             rules::zeroJvp, rules::zeroVjp};
+const OpInfo opDimSize = OpInfo{0,           {{"dim", AttrKind::Dims}, {"dtype", AttrKind::DTypeAttr}},
+                                dimSizeRule, evalDimSize,
+                                rules::zeroJvp, rules::zeroVjp};
 
 } // namespace nabla

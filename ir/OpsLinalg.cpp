@@ -1,4 +1,5 @@
 // Structured matrices (diag, lower) with their adjoint extractions, and batched matmul.
+#include "ir/DerivativeRules.h"
 #include "ir/OpTable.h"
 #include "ir/Shapes.h"
 
@@ -145,12 +146,64 @@ void evalMatMul(const Inst &, std::span<const Tensor *const> in, Tensor &out) {
   out.roundToDType();
 }
 
+// ----- derivatives ------------------------------------------------------------------------------
+
+/// diag, diag_part, lower and lower_part are linear: the tangent is the op on the tangent.
+MaybeValue linearJvp(Builder &b, const Inst &inst, ValueId, std::span<const MaybeValue> t) {
+  if (!t[0])
+    return std::nullopt;
+  return rules::reapply(b, inst, {*t[0]});
+}
+
+// Each structured op's transpose extracts (or places) the same entries.
+std::vector<MaybeValue> diagVjp(Builder &b, const Inst &, ValueId, ValueId ct, bool) {
+  return {b.emit(Op::DiagPart, {ct})};
+}
+std::vector<MaybeValue> diagPartVjp(Builder &b, const Inst &, ValueId, ValueId ct, bool) {
+  return {b.emit(Op::Diag, {ct})};
+}
+std::vector<MaybeValue> lowerVjp(Builder &b, const Inst &, ValueId, ValueId ct, bool) {
+  return {b.emit(Op::LowerPart, {ct})};
+}
+std::vector<MaybeValue> lowerPartVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
+  return {b.emit(Op::Lower, {ct}, {Shape{b.typeOf(inst.operands[0]).shape.back()}})};
+}
+
+/// A^T over the last two axes.
+ValueId transposeMatrices(Builder &b, ValueId a) {
+  std::size_t r = b.typeOf(a).rank();
+  std::vector<std::int64_t> perm(r);
+  for (std::size_t i = 0; i < r; ++i)
+    perm[i] = static_cast<std::int64_t>(i);
+  std::swap(perm[r - 1], perm[r - 2]);
+  return b.transpose(a, perm);
+}
+
+// d(A B) = dA B + A dB
+MaybeValue matmulJvp(Builder &b, const Inst &inst, ValueId, std::span<const MaybeValue> t) {
+  ValueId a = inst.operands[0], c = inst.operands[1];
+  std::vector<MaybeValue> terms;
+  if (t[0])
+    terms.push_back(b.emit(Op::MatMul, {*t[0], c}));
+  if (t[1])
+    terms.push_back(b.emit(Op::MatMul, {a, *t[1]}));
+  return rules::sumOf(b, terms);
+}
+
+// For Z = A B: dA = dZ B^T, dB = A^T dZ (for z = W x: dW = delta x^T, dx = W^T delta).
+std::vector<MaybeValue> matmulVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
+  ValueId a = inst.operands[0], c = inst.operands[1];
+  return {b.emit(Op::MatMul, {ct, transposeMatrices(b, c)}),
+          b.emit(Op::MatMul, {transposeMatrices(b, a), ct})};
+}
+
 } // namespace
 
-const OpInfo opDiag = OpInfo{1, {}, diagRule, evalDiag};
-const OpInfo opDiagPart = OpInfo{1, {}, diagPartRule, evalDiagPart};
-const OpInfo opLower = OpInfo{1, {{"n", AttrKind::Dims}}, lowerRule, evalLower};
-const OpInfo opLowerPart = OpInfo{1, {}, lowerPartRule, evalLowerPart};
-const OpInfo opMatMul = OpInfo{2, {}, matmulRule, evalMatMul};
+const OpInfo opDiag = OpInfo{1, {}, diagRule, evalDiag, linearJvp, diagVjp};
+const OpInfo opDiagPart = OpInfo{1, {}, diagPartRule, evalDiagPart, linearJvp, diagPartVjp};
+const OpInfo opLower =
+    OpInfo{1, {{"n", AttrKind::Dims}}, lowerRule, evalLower, linearJvp, lowerVjp};
+const OpInfo opLowerPart = OpInfo{1, {}, lowerPartRule, evalLowerPart, linearJvp, lowerPartVjp};
+const OpInfo opMatMul = OpInfo{2, {}, matmulRule, evalMatMul, matmulJvp, matmulVjp};
 
 } // namespace nabla

@@ -1,4 +1,5 @@
 // Reductions over a set of axes: sum, max, min and the numerically stable logsumexp.
+#include "ir/DerivativeRules.h"
 #include "ir/OpTable.h"
 #include "ir/Shapes.h"
 
@@ -86,13 +87,61 @@ void evalLogSumExp(const Inst &inst, std::span<const Tensor *const> in, Tensor &
   out.roundToDType();
 }
 
+/// The reduced value `r` broadcast back over the reduced axes of `x`.
+ValueId expandReduced(Builder &b, ValueId r, const Inst &inst, ValueId x) {
+  Shape kept = b.typeOf(x).shape;
+  for (std::int64_t a : inst.intsAttr("axes"))
+    kept[static_cast<std::size_t>(a)] = Dim(1);
+  return b.broadcast(b.reshape(r, kept), b.typeOf(x).shape);
+}
+
+// d sum(x) = sum(dx); the adjoint spreads the cotangent back over the reduced axes.
+MaybeValue sumJvp(Builder &b, const Inst &inst, ValueId, std::span<const MaybeValue> t) {
+  if (!t[0])
+    return std::nullopt;
+  return rules::reapply(b, inst, {*t[0]});
+}
+
+std::vector<MaybeValue> sumVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
+  return {expandReduced(b, ct, inst, inst.operands[0])};
+}
+
+/// The weights through which a reduction's result depends on each entry: for max/min, the tied
+/// extreme entries share it evenly, (x == m) / count(x == m); for logsumexp, softmax(x).
+ValueId reductionWeights(Builder &b, const Inst &inst, ValueId result) {
+  ValueId x = inst.operands[0];
+  ValueId spread = expandReduced(b, result, inst, x);
+  if (inst.op == Op::LogSumExp) // d logsumexp(x) = sum(softmax(x) dx), softmax = exp(x - lse)
+    return b.unary(Op::Exp, b.sub(x, spread));
+  // d max(x) = sum(dx over the maxima) / count: a tie splits evenly
+  ValueId isExtreme = rules::floatMask(b, Op::Eq, x, spread);
+  ValueId count = b.emit(Op::ReduceSum, {isExtreme}, inst.attrs);
+  return b.div(isExtreme, expandReduced(b, count, inst, x));
+}
+
+MaybeValue weightedJvp(Builder &b, const Inst &inst, ValueId result,
+                       std::span<const MaybeValue> t) {
+  if (!t[0])
+    return std::nullopt;
+  ValueId w = reductionWeights(b, inst, result);
+  return b.emit(Op::ReduceSum, {b.mul(w, *t[0])}, inst.attrs);
+}
+
+std::vector<MaybeValue> weightedVjp(Builder &b, const Inst &inst, ValueId result, ValueId ct,
+                                    bool zeroSafe) {
+  ValueId w = reductionWeights(b, inst, result);
+  return {rules::chainProduct(b, expandReduced(b, ct, inst, inst.operands[0]), w, zeroSafe)};
+}
+
 const std::vector<AttrSpec> kAxes = {{"axes", AttrKind::Ints}};
 
 } // namespace
 
-const OpInfo opReduceSum = OpInfo{1, kAxes, reduceRule, evalSum};
-const OpInfo opReduceMax = OpInfo{1, kAxes, reduceRule, evalExtremum<true>};
-const OpInfo opReduceMin = OpInfo{1, kAxes, reduceRule, evalExtremum<false>};
-const OpInfo opLogSumExp = OpInfo{1, kAxes, reduceRule, evalLogSumExp};
+const OpInfo opReduceSum = OpInfo{1, kAxes, reduceRule, evalSum, sumJvp, sumVjp};
+const OpInfo opReduceMax =
+    OpInfo{1, kAxes, reduceRule, evalExtremum<true>, weightedJvp, weightedVjp};
+const OpInfo opReduceMin =
+    OpInfo{1, kAxes, reduceRule, evalExtremum<false>, weightedJvp, weightedVjp};
+const OpInfo opLogSumExp = OpInfo{1, kAxes, reduceRule, evalLogSumExp, weightedJvp, weightedVjp};
 
 } // namespace nabla

@@ -1,4 +1,5 @@
 // Shape ops: broadcast, reshape, transpose, slice, pad, concat. None computes; all move data.
+#include "ir/DerivativeRules.h"
 #include "ir/OpTable.h"
 #include "ir/Shapes.h"
 
@@ -192,14 +193,93 @@ void evalConcat(const Inst &inst, std::span<const Tensor *const> in, Tensor &out
     }
 }
 
+// ----- derivatives: every shape op is linear; each one's transpose is another shape op ------------
+
+/// The tangent of a linear op of one operand is the op applied to the tangent.
+MaybeValue linearJvp(Builder &b, const Inst &inst, ValueId, std::span<const MaybeValue> t) {
+  if (!t[0])
+    return std::nullopt;
+  return rules::reapply(b, inst, {*t[0]});
+}
+
+// The adjoint of a broadcast sums over the stretched and added axes.
+std::vector<MaybeValue> broadcastVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
+  const Shape &from = b.typeOf(inst.operands[0]).shape;
+  return {b.reshape(b.reduceSum(ct, broadcastAxes(from, b.typeOf(ct).shape)), from)};
+}
+
+std::vector<MaybeValue> reshapeVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
+  return {b.reshape(ct, b.typeOf(inst.operands[0]).shape)};
+}
+
+std::vector<MaybeValue> transposeVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
+  const auto &perm = inst.intsAttr("perm");
+  std::vector<std::int64_t> inverse(perm.size());
+  for (std::size_t i = 0; i < perm.size(); ++i)
+    inverse[static_cast<std::size_t>(perm[i])] = static_cast<std::int64_t>(i);
+  return {b.transpose(ct, inverse)};
+}
+
+// The adjoint of a slice pads the cotangent with zeros back to the operand's shape.
+std::vector<MaybeValue> sliceVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
+  const Shape &full = b.typeOf(inst.operands[0]).shape;
+  const Shape &limit = inst.dimsAttr("limit");
+  Shape hi;
+  for (std::size_t d = 0; d < full.size(); ++d)
+    hi.push_back(full[d] - limit[d]);
+  return {b.emit(Op::Pad, {ct}, {inst.dimsAttr("start"), hi})};
+}
+
+// The adjoint of a pad slices the operand's box back out.
+std::vector<MaybeValue> padVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
+  const Shape &inner = b.typeOf(inst.operands[0]).shape;
+  const Shape &lo = inst.dimsAttr("lo");
+  Shape limit;
+  for (std::size_t d = 0; d < inner.size(); ++d)
+    limit.push_back(lo[d] + inner[d]);
+  return {b.emit(Op::Slice, {ct}, {lo, limit})};
+}
+
+MaybeValue concatJvp(Builder &b, const Inst &inst, ValueId, std::span<const MaybeValue> t) {
+  if (rules::allZero(t))
+    return std::nullopt;
+  std::vector<ValueId> parts;
+  for (std::size_t i = 0; i < t.size(); ++i)
+    parts.push_back(t[i] ? *t[i] : rules::zerosOf(b, inst.operands[i]));
+  return rules::reapply(b, inst, parts);
+}
+
+// The adjoint of a concat hands each operand its slice of the cotangent.
+std::vector<MaybeValue> concatVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
+  auto axis = static_cast<std::size_t>(inst.intAttr("axis"));
+  const Shape &whole = b.typeOf(ct).shape;
+  std::vector<MaybeValue> out;
+  Dim offset(0);
+  for (ValueId part : inst.operands) {
+    Shape start(whole.size(), Dim(0)), limit = whole;
+    start[axis] = offset;
+    offset = offset + b.typeOf(part).shape[axis];
+    limit[axis] = offset;
+    out.push_back(b.emit(Op::Slice, {ct}, {start, limit}));
+  }
+  return out;
+}
+
 } // namespace
 
-const OpInfo opBroadcast = OpInfo{1, {{"shape", AttrKind::Dims}}, broadcastRule, evalBroadcast};
-const OpInfo opReshape = OpInfo{1, {{"shape", AttrKind::Dims}}, reshapeRule, evalCopy};
-const OpInfo opTranspose = OpInfo{1, {{"perm", AttrKind::Ints}}, transposeRule, evalTranspose};
-const OpInfo opSlice =
-    OpInfo{1, {{"start", AttrKind::Dims}, {"limit", AttrKind::Dims}}, sliceRule, evalSlice};
-const OpInfo opPad = OpInfo{1, {{"lo", AttrKind::Dims}, {"hi", AttrKind::Dims}}, padRule, evalPad};
-const OpInfo opConcat = OpInfo{-1, {{"axis", AttrKind::Int}}, concatRule, evalConcat};
+const OpInfo opBroadcast = OpInfo{
+    1, {{"shape", AttrKind::Dims}}, broadcastRule, evalBroadcast, linearJvp, broadcastVjp};
+const OpInfo opReshape =
+    OpInfo{1, {{"shape", AttrKind::Dims}}, reshapeRule, evalCopy, linearJvp, reshapeVjp};
+const OpInfo opTranspose = OpInfo{
+    1, {{"perm", AttrKind::Ints}}, transposeRule, evalTranspose, linearJvp, transposeVjp};
+const OpInfo opSlice = OpInfo{1,         {{"start", AttrKind::Dims}, {"limit", AttrKind::Dims}},
+                              sliceRule, evalSlice,
+                              linearJvp, sliceVjp};
+const OpInfo opPad = OpInfo{1,       {{"lo", AttrKind::Dims}, {"hi", AttrKind::Dims}},
+                            padRule, evalPad,
+                            linearJvp, padVjp};
+const OpInfo opConcat =
+    OpInfo{-1, {{"axis", AttrKind::Int}}, concatRule, evalConcat, concatJvp, concatVjp};
 
 } // namespace nabla

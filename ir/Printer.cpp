@@ -147,7 +147,8 @@ std::string print(const Function &f) {
   for (ValueId v = 0; v < f.insts.size(); ++v)
     out += "  " + printInst(f, v) + "\n";
   for (const NamedValue &o : f.outputs)
-    out += "  output " + printName(o.name) + " = " + valueName(o.value) + "\n";
+    out += std::string("  ") + outputRoleKeyword(o.role) + " " + printName(o.name) + " = " +
+           valueName(o.value) + "\n";
   out += "  return " + valueName(f.result) + "\n";
   return out + "}\n";
 }

@@ -37,7 +37,7 @@ Function eliminateDeadCode(const Function &f) {
   }
   out.result = renumber[f.result];
   for (const NamedValue &o : f.outputs)
-    out.outputs.push_back(NamedValue{o.name, renumber[o.value]});
+    out.outputs.push_back(NamedValue{o.name, renumber[o.value], o.role});
   return out;
 }
 

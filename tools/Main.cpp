@@ -1,7 +1,11 @@
 // The `nabla` command line: subcommands eval and emit (LANGUAGE.md §6), parsed with CLI11.
+#include "frontend/Parser.h"
 #include "ir/Interpreter.h"
 #include "ir/Printer.h"
+#include "passes/Autodiff.h"
 #include "passes/DeadCode.h"
+#include "passes/Symbolic.h"
+#include "runtime/Derivatives.h"
 #include "runtime/Json.h"
 #include "tools/Driver.h"
 
@@ -22,8 +26,40 @@ struct EvalOptions {
   std::string inputs;
   std::vector<std::string> dims;
   std::string engine = "interp";
+  std::string mode = "reverse";
+  std::string wrt;
+  bool grad = false;
+  bool jacobian = false;
+  bool hessian = false;
   bool json = false;
 };
+
+DiffMode parseMode(const std::string &m) {
+  if (m == "symbolic")
+    return DiffMode::Symbolic;
+  if (m == "forward")
+    return DiffMode::Forward;
+  return DiffMode::Reverse;
+}
+
+/// `--wrt a,b` or `--wrt all` as names (empty: the default set).
+std::vector<std::string> splitNames(const std::string &list) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= list.size() && !list.empty()) {
+    std::size_t comma = list.find(',', start);
+    std::string name = list.substr(start, comma == std::string::npos ? std::string::npos
+                                                                     : comma - start);
+    name.erase(0, name.find_first_not_of(" \t"));
+    name.erase(name.find_last_not_of(" \t") + 1);
+    if (!name.empty())
+      out.push_back(name);
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  return out;
+}
 
 /// The named values for a call: from `--at` or from the `--inputs` JSON file.
 Expected<std::map<std::string, Json>> readValues(const EvalOptions &o) {
@@ -69,6 +105,41 @@ int runEval(const EvalOptions &o) {
   auto result = interpret(f, *args, *dims);
   if (!result)
     return report(result.error());
+  auto bound = bindDimensions(f, *args, *dims);
+  if (!bound)
+    return report(bound.error());
+
+  std::vector<std::string> wrtNames = splitNames(o.wrt);
+  bool all = wrtNames.size() == 1 && wrtNames[0] == "all";
+  if (all)
+    wrtNames.clear();
+  auto wrt = selectArguments(f, wrtNames, all);
+  if (auto *err = std::get_if<std::string>(&wrt))
+    return report(makeDiagnostic(*err));
+  const auto &wrtIds = std::get<std::vector<ValueId>>(wrt);
+  DiffMode mode = parseMode(o.mode);
+
+  Derivatives grads, jac;
+  std::vector<HessianBlock> hess;
+  if (o.grad) {
+    auto g = gradient(f, wrtIds, *args, *bound, mode);
+    if (!g)
+      return report(g.error());
+    grads = std::move(*g);
+  }
+  if (o.jacobian) {
+    auto j = jacobian(f, wrtIds, *args, *bound, mode);
+    if (!j)
+      return report(j.error());
+    jac = std::move(*j);
+  }
+  if (o.hessian) {
+    auto h = hessian(f, wrtIds, *args, *bound, mode);
+    if (!h)
+      return report(h.error());
+    hess = std::move(*h);
+  }
+
   if (o.json) {
     Json out;
     out["value"] = tensorToJson(result->result);
@@ -78,6 +149,22 @@ int runEval(const EvalOptions &o) {
         outputs[f.outputs[i].name] = tensorToJson(result->outputs[i]);
       out["outputs"] = outputs;
     }
+    auto section = [&](const char *key, const Derivatives &d) {
+      Json j = Json::object();
+      for (const NamedTensor &t : d)
+        j[t.name] = tensorToJson(t.value);
+      out[key] = j;
+    };
+    if (o.grad)
+      section("grad", grads);
+    if (o.jacobian)
+      section("jacobian", jac);
+    if (o.hessian) {
+      Json h = Json::object();
+      for (const HessianBlock &block : hess)
+        h[block.a][block.b] = tensorToJson(block.value);
+      out["hessian"] = h;
+    }
     std::cout << dumpJson(out) << "\n";
     return kSuccess;
   }
@@ -85,6 +172,54 @@ int runEval(const EvalOptions &o) {
             << formatTensor(result->result) << "\n";
   for (std::size_t i = 0; i < f.outputs.size(); ++i)
     std::cout << f.outputs[i].name << " = " << formatTensor(result->outputs[i]) << "\n";
+  for (const NamedTensor &t : grads)
+    std::cout << "grad " << t.name << " = " << formatTensor(t.value) << "\n";
+  for (const NamedTensor &t : jac)
+    std::cout << "jacobian " << t.name << " = " << formatTensor(t.value) << "\n";
+  for (const HessianBlock &block : hess)
+    std::cout << "hessian " << block.a << " " << block.b << " = " << formatTensor(block.value)
+              << "\n";
+  return kSuccess;
+}
+
+struct DiffOptions {
+  std::string expression;
+  std::vector<std::string> variables;
+  int order = 1;
+};
+
+int runDiff(const DiffOptions &o) {
+  if (o.order < 1)
+    return report(makeDiagnostic("--order must be 1 or more"));
+  if (o.order > 1 && o.variables.size() != 1)
+    return report(makeDiagnostic("--order takes a single VAR; give several VARs for a mixed "
+                                 "partial instead"));
+  SourceFile source("EXPR", o.expression);
+  auto expr = parseExpression(source);
+  if (!expr)
+    return report(expr.error());
+  for (const std::string &v : o.variables)
+    if (isBuiltinName(v) || v.empty() ||
+        v.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+            std::string::npos ||
+        std::isdigit(static_cast<unsigned char>(v[0])))
+      return report(makeDiagnostic(fmt::format("'{}' is not a variable name", v)));
+  auto f = analyzeExpression(*expr, source, o.variables);
+  if (!f)
+    return report(f.error());
+  const Type &t = f->typeOf(f->result);
+  if (!t.isScalar() || !isFloat(t.dtype))
+    return report(makeDiagnostic(fmt::format("'nabla diff' needs a scalar expression, got {}",
+                                             t.str())));
+  std::vector<ValueId> vars;
+  for (int k = 0; k < o.order; ++k)
+    for (const std::string &v : o.variables)
+      vars.push_back(*f->argument(v));
+  Function d = symbolicDerivative(*f, vars);
+  auto text = printInfix(d);
+  if (!text)
+    return report(text.error());
+  std::cout << *text << "\n";
   return kSuccess;
 }
 
@@ -138,7 +273,24 @@ int run(int argc, char **argv) {
   evalCmd->add_option("--dim", eval.dims, "Bind a dimension, e.g. --dim B=64 (repeatable)");
   evalCmd->add_option("--engine", eval.engine, "Execution engine")
       ->check(CLI::IsMember({"interp"}));
+  evalCmd->add_flag("--grad", eval.grad, "Also print the gradient (the value must be a scalar)");
+  evalCmd->add_flag("--jacobian", eval.jacobian, "Also print the Jacobian");
+  evalCmd->add_flag("--hessian", eval.hessian, "Also print the Hessian (forward over the gradient)");
+  evalCmd->add_option("--wrt", eval.wrt,
+                      "Differentiate w.r.t. these arguments (comma-separated), or 'all' to add a "
+                      "model's float inputs to its params");
+  evalCmd->add_option("--mode", eval.mode, "How derivatives are computed")
+      ->check(CLI::IsMember({"symbolic", "forward", "reverse"}));
   evalCmd->add_flag("--json", eval.json, "Print the result as JSON");
+
+  DiffOptions diff;
+  CLI::App *diffCmd =
+      app.add_subcommand("diff", "Print the simplified symbolic derivative of an expression");
+  diffCmd->add_option("EXPR", diff.expression, "An expression, e.g. 'x^2*y'")->required();
+  diffCmd->add_option("VAR", diff.variables,
+                      "Differentiate w.r.t. these, one after the other (a mixed partial)")
+      ->required();
+  diffCmd->add_option("--order", diff.order, "The K-th derivative w.r.t. a single VAR");
 
   EmitOptions emit;
   CLI::App *emitCmd = app.add_subcommand("emit", "Print a stage of the compilation pipeline");
@@ -171,6 +323,8 @@ int run(int argc, char **argv) {
   }
   if (emitCmd->parsed())
     return runWithLargeStack([&] { return runEmit(emit); });
+  if (diffCmd->parsed())
+    return runWithLargeStack([&] { return runDiff(diff); });
   return kBadInput;
 }
 

@@ -1,0 +1,216 @@
+// Forward and reverse mode as walks over the IR that call each op's own derivative rules.
+#include "passes/Autodiff.h"
+
+#include "passes/DeadCode.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace nabla {
+
+namespace {
+
+bool isArgument(const Inst &inst) { return inst.op == Op::Input || inst.op == Op::Param; }
+
+/// `inst` with its operands moved to where `map` put them.
+Inst remapped(const Inst &inst, const std::vector<ValueId> &map) {
+  Inst out = inst;
+  for (ValueId &o : out.operands)
+    o = map[o];
+  return out;
+}
+
+/// Values whose cotangent may be an exact zero routed by a `where` (the operands of its branches
+/// and everything they are computed from): their reverse rules must keep a zero cotangent zero.
+std::vector<bool> whereCone(const Function &f) {
+  std::vector<bool> cone(f.insts.size(), false);
+  for (std::size_t v = f.insts.size(); v-- > 0;) {
+    const Inst &inst = f.insts[v];
+    if (inst.op == Op::Select) {
+      cone[inst.operands[1]] = true;
+      cone[inst.operands[2]] = true;
+    }
+    if (cone[v])
+      for (ValueId o : inst.operands)
+        cone[o] = true;
+  }
+  return cone;
+}
+
+} // namespace
+
+std::vector<bool> activeValues(const Function &f, std::span<const ValueId> wrt,
+                               std::span<const ValueId> roots) {
+  std::size_t n = f.insts.size();
+  std::vector<bool> varied(n, false), useful(n, false);
+  for (ValueId w : wrt)
+    varied[w] = isFloat(f.insts[w].type.dtype);
+  for (std::size_t v = 0; v < n; ++v) {
+    const Inst &inst = f.insts[v];
+    if (varied[v] || !isFloat(inst.type.dtype))
+      continue;
+    for (ValueId o : inst.operands)
+      if (varied[o])
+        varied[v] = true;
+  }
+  for (ValueId r : roots)
+    useful[r] = true;
+  for (std::size_t v = n; v-- > 0;)
+    if (useful[v])
+      for (ValueId o : f.insts[v].operands)
+        useful[o] = true;
+  std::vector<bool> active(n);
+  for (std::size_t v = 0; v < n; ++v)
+    active[v] = varied[v] && useful[v];
+  return active;
+}
+
+std::vector<ValueId> copyFunction(Builder &b, const Function &source) {
+  std::vector<ValueId> map(source.insts.size());
+  for (std::size_t v = 0; v < source.insts.size(); ++v) {
+    Inst inst = remapped(source.insts[v], map);
+    map[v] = b.emit(inst.op, inst.operands, inst.attrs, inst.type);
+  }
+  return map;
+}
+
+std::vector<MaybeValue> pushTangents(Builder &b, const Function &source,
+                                     const std::vector<ValueId> &map,
+                                     const std::map<ValueId, ValueId> &seeds, std::size_t end) {
+  std::vector<MaybeValue> tangent(end);
+  std::vector<MaybeValue> operandTangents;
+  for (std::size_t v = 0; v < end; ++v) {
+    // Copy: when `b` builds into `source`, emitting may move its instructions.
+    Inst inst = source.insts[v];
+    if (auto seed = seeds.find(static_cast<ValueId>(v)); seed != seeds.end()) {
+      tangent[v] = seed->second;
+      continue;
+    }
+    if (isArgument(inst) || !isFloat(inst.type.dtype))
+      continue;
+    operandTangents.clear();
+    bool any = false;
+    for (ValueId o : inst.operands) {
+      operandTangents.push_back(o < end ? tangent[o] : std::nullopt);
+      any = any || operandTangents.back().has_value();
+    }
+    if (!any)
+      continue;
+    tangent[v] = opInfo(inst.op).jvp(b, remapped(inst, map), map[v], operandTangents);
+  }
+  return tangent;
+}
+
+std::vector<MaybeValue> pullCotangents(Builder &b, const Function &source,
+                                       const std::vector<ValueId> &map, ValueId root, ValueId seed,
+                                       std::span<const ValueId> wrt) {
+  std::vector<ValueId> roots{root};
+  std::vector<bool> active = activeValues(source, wrt, roots);
+  std::vector<bool> zeroSafe = whereCone(source);
+  std::vector<MaybeValue> adjoint(root + 1);
+  // The only place adjoints are read and summed: a value that fans out gets the sum of the
+  // cotangents its uses send back.
+  auto accumulate = [&](ValueId v, ValueId contribution) {
+    adjoint[v] = adjoint[v] ? b.add(*adjoint[v], contribution) : contribution;
+  };
+  if (!active[root])
+    return adjoint;
+  adjoint[root] = seed;
+  for (std::size_t v = root + 1; v-- > 0;) {
+    if (!active[v] || !adjoint[v])
+      continue;
+    Inst inst = source.insts[v];
+    if (isArgument(inst))
+      continue;
+    std::vector<MaybeValue> contributions =
+        opInfo(inst.op).vjp(b, remapped(inst, map), map[v], *adjoint[v], zeroSafe[v]);
+    for (std::size_t i = 0; i < inst.operands.size(); ++i)
+      if (contributions[i] && active[inst.operands[i]])
+        accumulate(inst.operands[i], *contributions[i]);
+  }
+  return adjoint;
+}
+
+std::variant<std::vector<ValueId>, std::string> selectArguments(const Function &f,
+                                                               const std::vector<std::string> &names,
+                                                               bool withInputs) {
+  std::vector<ValueId> out;
+  if (names.empty()) {
+    for (ValueId v : f.arguments()) {
+      const Inst &arg = f.inst(v);
+      bool wanted = f.kind == Function::Kind::Fn || arg.op == Op::Param || withInputs;
+      if (wanted && isFloat(arg.type.dtype))
+        out.push_back(v);
+    }
+    return out;
+  }
+  for (const std::string &name : names) {
+    auto v = f.argument(name);
+    if (!v)
+      return fmt::format("'{}' has no argument named '{}'", f.name, name);
+    if (!isFloat(f.typeOf(*v).dtype))
+      return fmt::format("'{}' of '{}' is {}: only f32 and f64 arguments are differentiable", name,
+                         f.name, f.typeOf(*v).str());
+    out.push_back(*v);
+  }
+  return out;
+}
+
+Function forwardMode(const Function &f, std::span<const ValueId> wrt, int directions,
+                     const std::string &tag) {
+  Function g;
+  g.name = f.name + ".jvp";
+  g.kind = f.kind;
+  g.dimParams = f.dimParams;
+  g.inits = f.inits;
+  Builder b(g);
+  std::vector<ValueId> map = copyFunction(b, f);
+  std::vector<std::vector<MaybeValue>> tangents;
+  std::vector<std::map<ValueId, ValueId>> seeds(static_cast<std::size_t>(directions));
+  for (int k = 0; k < directions; ++k)
+    for (ValueId w : wrt)
+      seeds[static_cast<std::size_t>(k)][w] =
+          b.input(fmt::format("{}.{}{}", f.inst(w).stringAttr("name"), tag, k), f.typeOf(w));
+  for (int k = 0; k < directions; ++k)
+    tangents.push_back(pushTangents(b, f, map, seeds[static_cast<std::size_t>(k)], f.insts.size()));
+  g.result = map[f.result];
+  for (const NamedValue &o : f.outputs)
+    g.outputs.push_back(NamedValue{o.name, map[o.value], o.role});
+  auto tangentOf = [&](int k, ValueId v) {
+    const MaybeValue &t = tangents[static_cast<std::size_t>(k)][v];
+    return t ? *t : b.constantLike(0, f.typeOf(v));
+  };
+  for (int k = 0; k < directions; ++k) {
+    g.outputs.push_back(NamedValue{fmt::format("{}{}", tag, k), tangentOf(k, f.result),
+                                   OutputRole::Tangent});
+    for (const NamedValue &o : f.outputs)
+      g.outputs.push_back(NamedValue{fmt::format("{}{}.{}", tag, k, o.name),
+                                     tangentOf(k, o.value), OutputRole::Tangent});
+  }
+  return eliminateDeadCode(g);
+}
+
+Function reverseMode(const Function &f, std::span<const ValueId> wrt) {
+  Function g;
+  g.name = f.name + ".grad";
+  g.kind = f.kind;
+  g.dimParams = f.dimParams;
+  g.inits = f.inits;
+  Builder b(g);
+  std::vector<ValueId> map = copyFunction(b, f);
+  const Type &resultType = f.typeOf(f.result);
+  ValueId seed = resultType.isScalar() ? b.constant(1, resultType.dtype)
+                                       : b.input("seed.ct", resultType);
+  std::vector<MaybeValue> adjoint = pullCotangents(b, f, map, f.result, seed, wrt);
+  g.result = map[f.result];
+  for (const NamedValue &o : f.outputs)
+    g.outputs.push_back(NamedValue{o.name, map[o.value], o.role});
+  for (ValueId w : wrt) {
+    ValueId grad = w < adjoint.size() && adjoint[w] ? *adjoint[w] : b.constantLike(0, f.typeOf(w));
+    g.outputs.push_back(NamedValue{f.inst(w).stringAttr("name"), grad, OutputRole::Gradient});
+  }
+  return eliminateDeadCode(g);
+}
+
+} // namespace nabla

@@ -1,0 +1,276 @@
+// Gradients, Jacobians and Hessians at a point: derivative functions built by the passes, then
+// evaluated by the reference interpreter over basis directions.
+#include "runtime/Derivatives.h"
+
+#include "passes/Autodiff.h"
+#include "passes/Symbolic.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace nabla {
+
+namespace {
+
+/// How many tangent directions one forward-mode evaluation carries.
+constexpr int kDirectionsPerSweep = 8;
+
+std::int64_t entries(const Tensor &t) { return static_cast<std::int64_t>(t.data.size()); }
+
+/// Evaluates `g` and returns its named results with the given role, in order.
+Expected<std::vector<Tensor>> namedResults(const Function &g, const std::vector<Tensor> &args,
+                                           const DimBinding &dims, OutputRole role) {
+  auto values = interpretAll(g, args, dims);
+  if (!values)
+    return values.takeError();
+  std::vector<Tensor> out;
+  for (const NamedValue &o : g.outputs)
+    if (o.role == role)
+      out.push_back((*values)[o.value]);
+  return out;
+}
+
+Tensor zerosLike(const Tensor &t) { return Tensor(t.dtype, t.shape); }
+
+/// One basis direction: entry `entry` of argument `arg` (an index into `wrt`).
+struct Direction {
+  std::size_t arg;
+  std::int64_t entry;
+};
+
+/// The values of the arguments in `wrt`, in order.
+std::vector<Tensor> wrtValues(const Function &f, const std::vector<ValueId> &wrt,
+                              const std::vector<Tensor> &args) {
+  std::vector<ValueId> all = f.arguments();
+  std::vector<Tensor> out;
+  for (ValueId w : wrt)
+    out.push_back(args[static_cast<std::size_t>(std::find(all.begin(), all.end(), w) - all.begin())]);
+  return out;
+}
+
+/// Runs `jvp` (forward mode of some function with kDirectionsPerSweep directions over `wrt`) for
+/// every basis direction; `visit(direction, tangents)` receives the tangent results of one slot.
+template <class Visit>
+std::optional<Diagnostics> sweepDirections(const Function &jvp, const std::vector<Tensor> &args,
+                                           const DimBinding &dims,
+                                           const std::vector<Tensor> &wrtValues, Visit visit) {
+  std::vector<Direction> dirs;
+  for (std::size_t a = 0; a < wrtValues.size(); ++a)
+    for (std::int64_t e = 0; e < entries(wrtValues[a]); ++e)
+      dirs.push_back({a, e});
+  std::size_t perSlot = 0; // tangent results per direction slot
+  for (std::size_t i = 0; i < dirs.size(); i += kDirectionsPerSweep) {
+    std::vector<Tensor> full = args;
+    for (int k = 0; k < kDirectionsPerSweep; ++k)
+      for (std::size_t a = 0; a < wrtValues.size(); ++a) {
+        Tensor t = zerosLike(wrtValues[a]);
+        std::size_t d = i + static_cast<std::size_t>(k);
+        if (d < dirs.size() && dirs[d].arg == a)
+          t.data[static_cast<std::size_t>(dirs[d].entry)] = 1;
+        full.push_back(std::move(t));
+      }
+    auto tangents = namedResults(jvp, full, dims, OutputRole::Tangent);
+    if (!tangents)
+      return tangents.takeError();
+    perSlot = tangents->size() / kDirectionsPerSweep;
+    for (int k = 0; k < kDirectionsPerSweep && i + static_cast<std::size_t>(k) < dirs.size(); ++k)
+      visit(dirs[i + static_cast<std::size_t>(k)],
+            std::span<const Tensor>(tangents->data() + static_cast<std::size_t>(k) * perSlot, perSlot));
+  }
+  return std::nullopt;
+}
+
+/// A Jacobian block shaped value.shape + arg.shape, zero-filled.
+Tensor jacobianBlock(const Tensor &value, const Tensor &arg) {
+  std::vector<std::int64_t> shape = value.shape;
+  shape.insert(shape.end(), arg.shape.begin(), arg.shape.end());
+  return Tensor(value.dtype, shape);
+}
+
+Expected<Tensor> valueOf(const Function &f, const std::vector<Tensor> &args,
+                         const DimBinding &dims) {
+  auto r = interpret(f, args, dims);
+  if (!r)
+    return r.takeError();
+  return r->result;
+}
+
+Derivatives named(const Function &f, const std::vector<ValueId> &wrt, std::vector<Tensor> values) {
+  Derivatives out;
+  for (std::size_t i = 0; i < wrt.size(); ++i)
+    out.push_back({f.inst(wrt[i]).stringAttr("name"), std::move(values[i])});
+  return out;
+}
+
+/// The same arguments in the derived function `g` (found by name).
+std::vector<ValueId> sameArguments(const Function &f, const std::vector<ValueId> &wrt,
+                                   const Function &g) {
+  std::vector<ValueId> out;
+  for (ValueId w : wrt)
+    out.push_back(*g.argument(f.inst(w).stringAttr("name")));
+  return out;
+}
+
+/// Forward-mode derivatives of every tangent result of `f` (value first, then outputs) by sweeping
+/// basis directions: block[r][a] is d(result r)/d(wrt a), shaped result.shape + a.shape.
+Expected<std::vector<std::vector<Tensor>>>
+forwardBlocks(const Function &f, const std::vector<ValueId> &wrt, const std::vector<Tensor> &args,
+              const DimBinding &dims, const std::string &tag) {
+  auto values = interpretAll(f, args, dims);
+  if (!values)
+    return values.takeError();
+  std::vector<Tensor> results{(*values)[f.result]};
+  for (const NamedValue &o : f.outputs)
+    results.push_back((*values)[o.value]);
+  std::vector<Tensor> inputs = wrtValues(f, wrt, args);
+  std::vector<std::vector<Tensor>> blocks(results.size());
+  for (std::size_t r = 0; r < results.size(); ++r)
+    for (const Tensor &in : inputs)
+      blocks[r].push_back(jacobianBlock(results[r], in));
+  Function jvp = forwardMode(f, wrt, kDirectionsPerSweep, tag);
+  auto err = sweepDirections(jvp, args, dims, inputs, [&](Direction d, std::span<const Tensor> t) {
+    for (std::size_t r = 0; r < results.size(); ++r) {
+      Tensor &block = blocks[r][d.arg];
+      std::int64_t n = entries(inputs[d.arg]);
+      for (std::size_t i = 0; i < t[r].data.size(); ++i)
+        block.data[i * static_cast<std::size_t>(n) + static_cast<std::size_t>(d.entry)] = t[r].data[i];
+    }
+  });
+  if (err)
+    return *err;
+  return blocks;
+}
+
+} // namespace
+
+const char *diffModeName(DiffMode m) {
+  switch (m) {
+  case DiffMode::Symbolic:
+    return "symbolic";
+  case DiffMode::Forward:
+    return "forward";
+  case DiffMode::Reverse:
+    return "reverse";
+  }
+  return "?";
+}
+
+Expected<Derivatives> gradient(const Function &f, const std::vector<ValueId> &wrt,
+                               const std::vector<Tensor> &args, const DimBinding &dims,
+                               DiffMode mode) {
+  if (!f.typeOf(f.result).isScalar())
+    return makeDiagnostic(fmt::format("the gradient needs a scalar value, but '{}' returns {}; "
+                                      "use the Jacobian",
+                                      f.name, f.typeOf(f.result).str()));
+  switch (mode) {
+  case DiffMode::Reverse:
+  case DiffMode::Symbolic: {
+    Function g = mode == DiffMode::Reverse ? reverseMode(f, wrt) : symbolicGradient(f, wrt);
+    auto grads = namedResults(g, args, dims, OutputRole::Gradient);
+    if (!grads)
+      return grads.takeError();
+    return named(f, wrt, std::move(*grads));
+  }
+  case DiffMode::Forward: {
+    auto blocks = forwardBlocks(f, wrt, args, dims, "t");
+    if (!blocks)
+      return blocks.takeError();
+    return named(f, wrt, std::move((*blocks)[0]));
+  }
+  }
+  return makeDiagnostic("unknown differentiation mode");
+}
+
+Expected<Derivatives> jacobian(const Function &f, const std::vector<ValueId> &wrt,
+                               const std::vector<Tensor> &args, const DimBinding &dims,
+                               DiffMode mode) {
+  if (mode == DiffMode::Forward) {
+    auto blocks = forwardBlocks(f, wrt, args, dims, "t");
+    if (!blocks)
+      return blocks.takeError();
+    return named(f, wrt, std::move((*blocks)[0]));
+  }
+  if (f.typeOf(f.result).isScalar())
+    return gradient(f, wrt, args, dims, mode);
+  // Reverse (and symbolic): one cotangent sweep per entry of the value.
+  auto value = valueOf(f, args, dims);
+  if (!value)
+    return value.takeError();
+  std::vector<Tensor> inputs = wrtValues(f, wrt, args);
+  std::vector<Tensor> blocks;
+  for (const Tensor &in : inputs)
+    blocks.push_back(jacobianBlock(*value, in));
+  Function g = mode == DiffMode::Reverse ? reverseMode(f, wrt) : symbolicGradient(f, wrt);
+  for (std::int64_t i = 0; i < entries(*value); ++i) {
+    std::vector<Tensor> full = args;
+    Tensor seed = zerosLike(*value);
+    seed.data[static_cast<std::size_t>(i)] = 1;
+    full.push_back(seed);
+    auto grads = namedResults(g, full, dims, OutputRole::Gradient);
+    if (!grads)
+      return grads.takeError();
+    for (std::size_t a = 0; a < inputs.size(); ++a)
+      std::copy((*grads)[a].data.begin(), (*grads)[a].data.end(),
+                blocks[a].data.begin() + i * entries(inputs[a]));
+  }
+  return named(f, wrt, std::move(blocks));
+}
+
+Expected<std::vector<HessianBlock>> hessian(const Function &f, const std::vector<ValueId> &wrt,
+                                            const std::vector<Tensor> &args,
+                                            const DimBinding &dims, DiffMode mode) {
+  if (!f.typeOf(f.result).isScalar())
+    return makeDiagnostic(fmt::format("the Hessian needs a scalar value, but '{}' returns {}",
+                                      f.name, f.typeOf(f.result).str()));
+  // The gradient as a function, by the chosen mode, then forward mode over it. Forward over
+  // forward differentiates the one-direction JVP, whose tangent argument then picks the row.
+  std::vector<HessianBlock> out;
+  if (mode == DiffMode::Forward) {
+    Function inner = forwardMode(f, wrt, 1, "u");
+    std::vector<Tensor> inputs = wrtValues(f, wrt, args);
+    for (std::size_t a = 0; a < wrt.size(); ++a) {
+      for (std::size_t c = 0; c < wrt.size(); ++c)
+        out.push_back({f.inst(wrt[a]).stringAttr("name"), f.inst(wrt[c]).stringAttr("name"),
+                       jacobianBlock(inputs[a], inputs[c])});
+    }
+    std::vector<ValueId> innerWrt = sameArguments(f, wrt, inner);
+    for (std::size_t a = 0; a < wrt.size(); ++a)
+      for (std::int64_t e = 0; e < entries(inputs[a]); ++e) {
+        // Row (a, e): the inner tangent is the basis vector e of argument a.
+        std::vector<Tensor> full = args;
+        for (std::size_t b = 0; b < wrt.size(); ++b) {
+          Tensor t = zerosLike(inputs[b]);
+          if (b == a)
+            t.data[static_cast<std::size_t>(e)] = 1;
+          full.push_back(std::move(t));
+        }
+        auto blocks = forwardBlocks(inner, innerWrt, full, dims, "t");
+        if (!blocks)
+          return blocks.takeError();
+        // The inner tangent "u0" is the first tangent output of `inner`: results are the value,
+        // then outputs; find it by position.
+        std::size_t u0 = 1 + f.outputs.size();
+        for (std::size_t c = 0; c < wrt.size(); ++c) {
+          Tensor &block = out[a * wrt.size() + c].value;
+          const Tensor &row = (*blocks)[u0][c];
+          std::copy(row.data.begin(), row.data.end(),
+                    block.data.begin() + e * entries(inputs[c]));
+        }
+      }
+    return out;
+  }
+  Function g = mode == DiffMode::Reverse ? reverseMode(f, wrt) : symbolicGradient(f, wrt);
+  auto blocks = forwardBlocks(g, sameArguments(f, wrt, g), args, dims, "t");
+  if (!blocks)
+    return blocks.takeError();
+  // Results of g: value, f's outputs, then one gradient per argument of wrt.
+  std::size_t firstGrad = 1 + f.outputs.size();
+  for (std::size_t a = 0; a < wrt.size(); ++a)
+    for (std::size_t c = 0; c < wrt.size(); ++c)
+      out.push_back({f.inst(wrt[a]).stringAttr("name"), f.inst(wrt[c]).stringAttr("name"),
+                     (*blocks)[firstGrad + a][c]});
+  return out;
+}
+
+} // namespace nabla

@@ -1,0 +1,51 @@
+// Numeric derivatives of a function at a point, by any of the three modes, through the reference
+// interpreter: gradients, Jacobians and Hessians (LANGUAGE.md §5, §6).
+#pragma once
+
+#include "ir/Function.h"
+#include "ir/Interpreter.h"
+#include "ir/Tensor.h"
+#include "nabla/Diagnostic.h"
+
+#include <string>
+#include <vector>
+
+namespace nabla {
+
+enum class DiffMode { Symbolic, Forward, Reverse };
+
+const char *diffModeName(DiffMode m);
+
+struct NamedTensor {
+  std::string name;
+  Tensor value;
+};
+
+/// d(value)/d(arg) for each differentiated argument: the gradient (shaped like the argument) when
+/// the value is a scalar, else the Jacobian shaped value.shape + arg.shape.
+using Derivatives = std::vector<NamedTensor>;
+
+/// A Hessian block: H[a][b] shaped a.shape + b.shape.
+struct HessianBlock {
+  std::string a, b;
+  Tensor value;
+};
+
+/// The gradient of a scalar-valued `f` w.r.t. `wrt` (argument values of `f`).
+Expected<Derivatives> gradient(const Function &f, const std::vector<ValueId> &wrt,
+                               const std::vector<Tensor> &args, const DimBinding &dims,
+                               DiffMode mode);
+
+/// The Jacobian of `f`'s value w.r.t. each of `wrt`: forward mode sweeps input directions,
+/// reverse mode sweeps output cotangents.
+Expected<Derivatives> jacobian(const Function &f, const std::vector<ValueId> &wrt,
+                               const std::vector<Tensor> &args, const DimBinding &dims,
+                               DiffMode mode);
+
+/// The Hessian of a scalar-valued `f`, every block H[a][b] for a, b in `wrt`, by forward mode over
+/// the gradient that `mode` computes.
+Expected<std::vector<HessianBlock>> hessian(const Function &f, const std::vector<ValueId> &wrt,
+                                            const std::vector<Tensor> &args,
+                                            const DimBinding &dims, DiffMode mode);
+
+} // namespace nabla
