@@ -16,6 +16,9 @@ inline ValueId constantLike(Builder &b, double value, ValueId like) {
   return b.constantLike(value, b.typeOf(like));
 }
 
+/// The tangent (or cotangent) of a zero operand, materialized where an op needs every operand.
+inline ValueId zerosOf(Builder &b, ValueId like) { return constantLike(b, 0, like); }
+
 /// A comparison as 1/0 in the float type of `a`: `(a > b)` in a derivative.
 inline ValueId floatMask(Builder &b, Op compare, ValueId a, ValueId c) {
   return b.convert(b.binary(compare, a, c), b.typeOf(a).dtype);
@@ -47,8 +50,17 @@ inline bool allZero(std::span<const MaybeValue> tangents) {
   return true;
 }
 
+/// partial * (co)tangent. A partial given as a bool mask (relu's x > 0) selects instead of
+/// multiplying, so that a NaN or infinite (co)tangent where the mask is off gives 0, not NaN.
+inline ValueId applyPartial(Builder &b, ValueId partial, ValueId t, bool zeroSafe) {
+  if (b.typeOf(partial).dtype == DType::Bool)
+    return b.emit(Op::Select, {partial, t, zerosOf(b, t)});
+  return chainProduct(b, t, partial, zeroSafe);
+}
+
 /// The rules of an elementwise op from its partial derivatives (Rule::partials gives one per
-/// operand, shaped like the result): JVP = sum_i partial_i * t_i, VJP_i = ct * partial_i.
+/// operand, shaped like the result, a float or a bool mask): JVP = sum_i partial_i * t_i,
+/// VJP_i = ct * partial_i.
 template <class Rule>
 MaybeValue elementwiseJvp(Builder &b, const Inst &inst, ValueId result,
                           std::span<const MaybeValue> tangents) {
@@ -58,7 +70,7 @@ MaybeValue elementwiseJvp(Builder &b, const Inst &inst, ValueId result,
   std::vector<MaybeValue> terms;
   for (std::size_t i = 0; i < tangents.size(); ++i)
     if (tangents[i])
-      terms.push_back(b.mul(partials[i], *tangents[i]));
+      terms.push_back(applyPartial(b, partials[i], *tangents[i], false));
   return sumOf(b, terms);
 }
 
@@ -68,7 +80,7 @@ std::vector<MaybeValue> elementwiseVjp(Builder &b, const Inst &inst, ValueId res
   std::vector<ValueId> partials = Rule::partials(b, inst, result);
   std::vector<MaybeValue> out;
   for (ValueId p : partials)
-    out.push_back(chainProduct(b, cotangent, p, zeroSafe));
+    out.push_back(applyPartial(b, p, cotangent, zeroSafe));
   return out;
 }
 
@@ -86,7 +98,5 @@ inline ValueId reapply(Builder &b, const Inst &inst, std::vector<ValueId> operan
   return b.emit(inst.op, std::move(operands), inst.attrs);
 }
 
-/// The tangent (or cotangent) of a zero operand, materialized where an op needs every operand.
-inline ValueId zerosOf(Builder &b, ValueId like) { return constantLike(b, 0, like); }
 
 } // namespace nabla::rules

@@ -61,7 +61,17 @@ struct OpInfo {
   EvalRule eval = nullptr;
   JvpRule jvp = nullptr;
   VjpRule vjp = nullptr;
+  /// Some partial derivative is exactly zero on a set that matters (relu below 0, the argument
+  /// of max that loses, the branch of a where not taken): reverse mode keeps zero cotangents
+  /// exactly zero upstream of such an op, so that an infinite partial there cannot turn them NaN.
+  bool masksDerivative = false;
 };
+
+/// `info` with masksDerivative set.
+inline OpInfo masking(OpInfo info) {
+  info.masksDerivative = true;
+  return info;
+}
 
 const OpInfo &opInfo(Op op);
 

@@ -73,9 +73,22 @@ template <class Rule> OpInfo unaryFloatOp(std::vector<AttrSpec> attrs = {}) {
                 rules::elementwiseVjp<Rule>};
 }
 
+/// An op's own forward rule when it states one, else the one derived from its partials.
+template <class Rule> constexpr JvpRule jvpOf() {
+  if constexpr (requires { &Rule::jvp; })
+    return Rule::jvp;
+  else
+    return rules::elementwiseJvp<Rule>;
+}
+template <class Rule> constexpr VjpRule vjpOf() {
+  if constexpr (requires { &Rule::vjp; })
+    return Rule::vjp;
+  else
+    return rules::elementwiseVjp<Rule>;
+}
+
 template <class Rule> OpInfo binaryOp(TypeRule rule) {
-  return OpInfo{2,      {}, rule, evalElementwise<Rule, 2>, rules::elementwiseJvp<Rule>,
-                rules::elementwiseVjp<Rule>};
+  return OpInfo{2, {}, rule, evalElementwise<Rule, 2>, jvpOf<Rule>(), vjpOf<Rule>()};
 }
 
 /// Comparisons give masks, whose derivative is zero.
@@ -243,7 +256,7 @@ struct ReluRule {
   template <class T> static T apply(T x, const Inst &) { return select(x > 0, x, T(0) * x); }
   // d/dx relu(x) = (x > 0); relu'(0) = 0
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
-    return {rules::floatMask(b, Op::Gt, operand(inst, 0), number(b, 0, y))};
+    return {b.binary(Op::Gt, operand(inst, 0), number(b, 0, y))};
   }
 };
 struct LeakyReluRule {
@@ -267,8 +280,9 @@ struct HardtanhRule {
   // d/dx hardtanh(x) = (lo < x < hi); hardtanh'(lo) = hardtanh'(hi) = 0
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     ValueId x = operand(inst, 0);
-    return {b.mul(rules::floatMask(b, Op::Gt, x, number(b, inst.floatAttr("lo"), y)),
-                  rules::floatMask(b, Op::Lt, x, number(b, inst.floatAttr("hi"), y)))};
+    ValueId aboveLo = b.binary(Op::Gt, x, number(b, inst.floatAttr("lo"), y));
+    ValueId belowHi = b.binary(Op::Lt, x, number(b, inst.floatAttr("hi"), y));
+    return {b.emit(Op::Select, {aboveLo, belowHi, aboveLo})}; // lo < x and x < hi
   }
 };
 struct SoftplusRule {
@@ -283,6 +297,29 @@ struct SoftplusRule {
 };
 
 // ----- two operands ------------------------------------------------------------------------------
+
+// max and min route the (co)tangent to the winning operand by selection, never by multiplying
+// with a 0/1 mask, so that a NaN or infinite (co)tangent of the losing operand stays out.
+// `wins` is Gt for max, Lt for min.
+MaybeValue routeJvp(Builder &b, const Inst &inst, ValueId y, std::span<const MaybeValue> t,
+                    Op wins) {
+  if (rules::allZero(t))
+    return std::nullopt;
+  ValueId a = operand(inst, 0), c = operand(inst, 1);
+  ValueId ta = t[0] ? *t[0] : rules::zerosOf(b, y), tc = t[1] ? *t[1] : rules::zerosOf(b, y);
+  Op loses = wins == Op::Gt ? Op::Lt : Op::Gt;
+  ValueId tie = b.mul(number(b, 0.5, y), b.add(ta, tc));
+  return b.emit(Op::Select, {b.binary(wins, a, c), ta,
+                             b.emit(Op::Select, {b.binary(loses, a, c), tc, tie})});
+}
+
+std::vector<MaybeValue> routeVjp(Builder &b, const Inst &inst, ValueId y, ValueId ct, Op wins) {
+  ValueId a = operand(inst, 0), c = operand(inst, 1);
+  ValueId zero = rules::zerosOf(b, y), half = b.mul(number(b, 0.5, y), ct);
+  ValueId aWins = b.binary(wins, a, c), cWins = b.binary(wins, c, a);
+  return {b.emit(Op::Select, {aWins, ct, b.emit(Op::Select, {cWins, zero, half})}),
+          b.emit(Op::Select, {cWins, ct, b.emit(Op::Select, {aWins, zero, half})})};
+}
 
 struct AddRule {
   template <class T> static T apply(T a, T b, const Inst &) { return a + b; }
@@ -328,24 +365,24 @@ struct MaxRule {
   template <class T> static T apply(T a, T b, const Inst &) {
     return select(a > b || a != a, a, b);
   }
-  // d max(a, b) = (a > b) da + (a < b) db; a tie splits evenly: 1/2 da + 1/2 db
-  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
-    ValueId a = operand(inst, 0), c = operand(inst, 1);
-    ValueId half = b.mul(number(b, 0.5, y), rules::floatMask(b, Op::Eq, a, c));
-    return {b.add(rules::floatMask(b, Op::Gt, a, c), half),
-            b.add(rules::floatMask(b, Op::Lt, a, c), half)};
+  // d max(a, b) = da where a > b, db where a < b; a tie splits evenly: (da + db) / 2
+  static MaybeValue jvp(Builder &b, const Inst &inst, ValueId y, std::span<const MaybeValue> t) {
+    return routeJvp(b, inst, y, t, Op::Gt);
+  }
+  static std::vector<MaybeValue> vjp(Builder &b, const Inst &inst, ValueId y, ValueId ct, bool) {
+    return routeVjp(b, inst, y, ct, Op::Gt);
   }
 };
 struct MinRule {
   template <class T> static T apply(T a, T b, const Inst &) {
     return select(a < b || a != a, a, b);
   }
-  // d min(a, b) = (a < b) da + (a > b) db; a tie splits evenly: 1/2 da + 1/2 db
-  static Partials partials(Builder &b, const Inst &inst, ValueId y) {
-    ValueId a = operand(inst, 0), c = operand(inst, 1);
-    ValueId half = b.mul(number(b, 0.5, y), rules::floatMask(b, Op::Eq, a, c));
-    return {b.add(rules::floatMask(b, Op::Lt, a, c), half),
-            b.add(rules::floatMask(b, Op::Gt, a, c), half)};
+  // d min(a, b) = da where a < b, db where a > b; a tie splits evenly: (da + db) / 2
+  static MaybeValue jvp(Builder &b, const Inst &inst, ValueId y, std::span<const MaybeValue> t) {
+    return routeJvp(b, inst, y, t, Op::Lt);
+  }
+  static std::vector<MaybeValue> vjp(Builder &b, const Inst &inst, ValueId y, ValueId ct, bool) {
+    return routeVjp(b, inst, y, ct, Op::Lt);
   }
 };
 struct LtRule {
@@ -446,8 +483,8 @@ const OpInfo opSin = unaryFloatOp<SinRule>();
 const OpInfo opCos = unaryFloatOp<CosRule>();
 const OpInfo opTan = unaryFloatOp<TanRule>();
 const OpInfo opTanh = unaryFloatOp<TanhRule>();
-const OpInfo opAbs = unaryFloatOp<AbsRule>();
-const OpInfo opSign = unaryFloatOp<SignRule>();
+const OpInfo opAbs = masking(unaryFloatOp<AbsRule>());
+const OpInfo opSign = masking(unaryFloatOp<SignRule>());
 const OpInfo opLog1p = unaryFloatOp<Log1pRule>();
 const OpInfo opExpm1 = unaryFloatOp<Expm1Rule>();
 const OpInfo opErf = unaryFloatOp<ErfRule>();
@@ -456,10 +493,10 @@ const OpInfo opDigamma = unaryFloatOp<DigammaRule>();
 const OpInfo opTrigamma = unaryFloatOp<TrigammaRule>();
 const OpInfo opPolygamma = unaryFloatOp<PolygammaRule>({{"k", AttrKind::Int}});
 const OpInfo opSigmoid = unaryFloatOp<SigmoidRule>();
-const OpInfo opRelu = unaryFloatOp<ReluRule>();
+const OpInfo opRelu = masking(unaryFloatOp<ReluRule>());
 const OpInfo opLeakyRelu = unaryFloatOp<LeakyReluRule>({{"alpha", AttrKind::Float}});
 const OpInfo opHardtanh =
-    unaryFloatOp<HardtanhRule>({{"lo", AttrKind::Float}, {"hi", AttrKind::Float}});
+    masking(unaryFloatOp<HardtanhRule>({{"lo", AttrKind::Float}, {"hi", AttrKind::Float}}));
 const OpInfo opSoftplus = unaryFloatOp<SoftplusRule>();
 
 const OpInfo opAdd = binaryNumericOp<AddRule>();
@@ -467,8 +504,8 @@ const OpInfo opSub = binaryNumericOp<SubRule>();
 const OpInfo opMul = binaryNumericOp<MulRule>();
 const OpInfo opDiv = binaryOp<DivRule>(floatRule);
 const OpInfo opPow = binaryOp<PowRule>(floatRule);
-const OpInfo opMax = binaryNumericOp<MaxRule>();
-const OpInfo opMin = binaryNumericOp<MinRule>();
+const OpInfo opMax = masking(binaryNumericOp<MaxRule>());
+const OpInfo opMin = masking(binaryNumericOp<MinRule>());
 
 const OpInfo opLt = compareOp<LtRule>();
 const OpInfo opLe = compareOp<LeRule>();
@@ -477,7 +514,7 @@ const OpInfo opGe = compareOp<GeRule>();
 const OpInfo opEq = compareOp<EqRule>();
 const OpInfo opNe = compareOp<NeRule>();
 
-const OpInfo opSelect = OpInfo{3, {}, selectRule, evalSelect, selectJvp, selectVjp};
+const OpInfo opSelect = masking(OpInfo{3, {}, selectRule, evalSelect, selectJvp, selectVjp});
 const OpInfo opConvert =
     OpInfo{1, {{"dtype", AttrKind::DTypeAttr}}, convertRule, evalConvert, convertJvp, convertVjp};
 

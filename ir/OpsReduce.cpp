@@ -139,9 +139,9 @@ const std::vector<AttrSpec> kAxes = {{"axes", AttrKind::Ints}};
 
 const OpInfo opReduceSum = OpInfo{1, kAxes, reduceRule, evalSum, sumJvp, sumVjp};
 const OpInfo opReduceMax =
-    OpInfo{1, kAxes, reduceRule, evalExtremum<true>, weightedJvp, weightedVjp};
+    masking(OpInfo{1, kAxes, reduceRule, evalExtremum<true>, weightedJvp, weightedVjp});
 const OpInfo opReduceMin =
-    OpInfo{1, kAxes, reduceRule, evalExtremum<false>, weightedJvp, weightedVjp};
+    masking(OpInfo{1, kAxes, reduceRule, evalExtremum<false>, weightedJvp, weightedVjp});
 const OpInfo opLogSumExp = OpInfo{1, kAxes, reduceRule, evalLogSumExp, weightedJvp, weightedVjp};
 
 } // namespace nabla

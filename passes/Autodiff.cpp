@@ -21,17 +21,14 @@ Inst remapped(const Inst &inst, const std::vector<ValueId> &map) {
   return out;
 }
 
-/// Values whose cotangent may be an exact zero routed by a `where` (the operands of its branches
-/// and everything they are computed from): their reverse rules must keep a zero cotangent zero.
-std::vector<bool> whereCone(const Function &f) {
+/// Values whose cotangent may be an exact zero routed by an op that masks derivatives (a `where`,
+/// max, relu, ...) and everything they are computed from: their reverse rules must keep a zero
+/// cotangent zero even where a partial is infinite.
+std::vector<bool> maskedCone(const Function &f) {
   std::vector<bool> cone(f.insts.size(), false);
   for (std::size_t v = f.insts.size(); v-- > 0;) {
     const Inst &inst = f.insts[v];
-    if (inst.op == Op::Select) {
-      cone[inst.operands[1]] = true;
-      cone[inst.operands[2]] = true;
-    }
-    if (cone[v])
+    if (cone[v] || opInfo(inst.op).masksDerivative)
       for (ValueId o : inst.operands)
         cone[o] = true;
   }
@@ -107,7 +104,7 @@ std::vector<MaybeValue> pullCotangents(Builder &b, const Function &source,
                                        std::span<const ValueId> wrt) {
   std::vector<ValueId> roots{root};
   std::vector<bool> active = activeValues(source, wrt, roots);
-  std::vector<bool> zeroSafe = whereCone(source);
+  std::vector<bool> zeroSafe = maskedCone(source);
   std::vector<MaybeValue> adjoint(root + 1);
   // The only place adjoints are read and summed: a value that fans out gets the sum of the
   // cotangents its uses send back.

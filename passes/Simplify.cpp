@@ -35,6 +35,8 @@ public:
       return neg(o[0]);
     case Op::Pow:
       return pow(o[0], o[1]);
+    case Op::Select:
+      return select(o[0], o[1], o[2], inst);
     default:
       return b_.emit(inst.op, inst.operands, inst.attrs, inst.type);
     }
@@ -163,6 +165,15 @@ private:
     if (k == 1.0)
       return a;
     return b_.binary(Op::Pow, a, c);
+  }
+
+  // ----- select ------------------------------------------------------------------------------
+  ValueId select(ValueId mask, ValueId a, ValueId c, const Inst &inst) {
+    if (a == c) // where(m, x, x) = x
+      return a;
+    if (constant(a) == 1.0 && constant(c) == 0.0) // where(m, 1, 0) = m as a number
+      return b_.convert(mask, b_.typeOf(a).dtype);
+    return b_.emit(Op::Select, {mask, a, c}, inst.attrs);
   }
 
   Builder &b_;

@@ -5,6 +5,7 @@
 #include "passes/Autodiff.h"
 #include "passes/DeadCode.h"
 #include "passes/Symbolic.h"
+#include "nabla/Check.h"
 #include "runtime/Derivatives.h"
 #include "runtime/Json.h"
 #include "tools/Driver.h"
@@ -182,6 +183,36 @@ int runEval(const EvalOptions &o) {
   return kSuccess;
 }
 
+struct CheckCommandOptions {
+  std::string file;
+  std::string fn;
+  std::uint64_t seed = 1;
+  std::vector<std::string> dims;
+};
+
+int runCheck(const CheckCommandOptions &o) {
+  auto dims = parseDims(o.dims);
+  if (!dims)
+    return report(dims.error());
+  SemaOptions sema;
+  sema.dims = *dims;
+  auto module = loadModule(o.file, sema);
+  if (!module)
+    return report(module.error());
+  if (!o.fn.empty())
+    if (auto fn = selectFunction(*module, o.fn, o.file); !fn)
+      return report(fn.error());
+  CheckOptions options;
+  options.seed = o.seed;
+  options.function = o.fn;
+  options.dims = *dims;
+  auto result = checkModule(*module, options);
+  if (!result)
+    return report(result.error());
+  std::cout << result->table();
+  return result->passed() ? kSuccess : kCheckFailed;
+}
+
 struct DiffOptions {
   std::string expression;
   std::vector<std::string> variables;
@@ -283,6 +314,14 @@ int run(int argc, char **argv) {
       ->check(CLI::IsMember({"symbolic", "forward", "reverse"}));
   evalCmd->add_flag("--json", eval.json, "Print the result as JSON");
 
+  CheckCommandOptions check;
+  CLI::App *checkCmd = app.add_subcommand(
+      "check", "Check every derivative mode against finite differences (exit 1 on a failure)");
+  checkCmd->add_option("FILE", check.file, "A .nabla file")->required();
+  checkCmd->add_option("--fn", check.fn, "Only this fn or model");
+  checkCmd->add_option("--seed", check.seed, "Seed of the random inputs");
+  checkCmd->add_option("--dim", check.dims, "Bind a dimension, e.g. --dim B=4 (repeatable)");
+
   DiffOptions diff;
   CLI::App *diffCmd =
       app.add_subcommand("diff", "Print the simplified symbolic derivative of an expression");
@@ -323,6 +362,8 @@ int run(int argc, char **argv) {
   }
   if (emitCmd->parsed())
     return runWithLargeStack([&] { return runEmit(emit); });
+  if (checkCmd->parsed())
+    return runWithLargeStack([&] { return runCheck(check); });
   if (diffCmd->parsed())
     return runWithLargeStack([&] { return runDiff(diff); });
   return kBadInput;
