@@ -49,17 +49,18 @@ std::vector<Tensor> wrtValues(const Function &f, const std::vector<ValueId> &wrt
   return out;
 }
 
-/// Runs `jvp` (forward mode of some function with kDirectionsPerSweep directions over `wrt`) for
-/// every basis direction; `visit(direction, tangents)` receives the tangent results of one slot.
+/// Runs `jvp` (forward mode of some function with kDirectionsPerSweep directions over `wrt`, with
+/// `perSlot` tangent results per direction: its value's and its outputs') for every basis
+/// direction; `visit(direction, tangents)` receives the tangent results of one direction.
 template <class Visit>
-std::optional<Diagnostics> sweepDirections(const Function &jvp, const std::vector<Tensor> &args,
+std::optional<Diagnostics> sweepDirections(const Function &jvp, std::size_t perSlot,
+                                           const std::vector<Tensor> &args,
                                            const DimBinding &dims,
                                            const std::vector<Tensor> &wrtValues, Visit visit) {
   std::vector<Direction> dirs;
   for (std::size_t a = 0; a < wrtValues.size(); ++a)
     for (std::int64_t e = 0; e < entries(wrtValues[a]); ++e)
       dirs.push_back({a, e});
-  std::size_t perSlot = 0; // tangent results per direction slot
   for (std::size_t i = 0; i < dirs.size(); i += kDirectionsPerSweep) {
     std::vector<Tensor> full = args;
     for (int k = 0; k < kDirectionsPerSweep; ++k)
@@ -73,10 +74,12 @@ std::optional<Diagnostics> sweepDirections(const Function &jvp, const std::vecto
     auto tangents = namedResults(jvp, full, dims, OutputRole::Tangent);
     if (!tangents)
       return tangents.takeError();
-    perSlot = tangents->size() / kDirectionsPerSweep;
+    // The tangents forward mode added come last (the function it differentiated may have had
+    // tangent results of its own): perSlot per direction.
+    const Tensor *derived = tangents->data() + (tangents->size() - kDirectionsPerSweep * perSlot);
     for (int k = 0; k < kDirectionsPerSweep && i + static_cast<std::size_t>(k) < dirs.size(); ++k)
       visit(dirs[i + static_cast<std::size_t>(k)],
-            std::span<const Tensor>(tangents->data() + static_cast<std::size_t>(k) * perSlot, perSlot));
+            std::span<const Tensor>(derived + static_cast<std::size_t>(k) * perSlot, perSlot));
   }
   return std::nullopt;
 }
@@ -129,7 +132,7 @@ forwardBlocks(const Function &f, const std::vector<ValueId> &wrt, const std::vec
     for (const Tensor &in : inputs)
       blocks[r].push_back(jacobianBlock(results[r], in));
   Function jvp = forwardMode(f, wrt, kDirectionsPerSweep, tag);
-  auto err = sweepDirections(jvp, args, dims, inputs, [&](Direction d, std::span<const Tensor> t) {
+  auto err = sweepDirections(jvp, results.size(), args, dims, inputs, [&](Direction d, std::span<const Tensor> t) {
     for (std::size_t r = 0; r < results.size(); ++r) {
       Tensor &block = blocks[r][d.arg];
       std::int64_t n = entries(inputs[d.arg]);

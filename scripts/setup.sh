@@ -33,5 +33,6 @@ fi
 cmake --build build
 
 echo
-echo "setup: built build/bin/nabla; the lecture example f(x, y, z) = (x + y) * max(y, z) at (1, 2, 0):"
-build/bin/nabla eval examples/lectures.nabla --fn f --at 'x=1,y=2,z=0' --json
+echo "setup: built build/bin/nabla; checking every derivative of the lecture examples against"
+echo "finite differences (nabla check examples/lectures.nabla):"
+build/bin/nabla check examples/lectures.nabla
