@@ -7,6 +7,7 @@
 #include "ir/Interpreter.h"
 #include "ir/OpTable.h"
 #include "ir/Shapes.h"
+#include "passes/Autodiff.h"
 
 #include <fmt/format.h>
 
@@ -64,6 +65,19 @@ struct Frame {
   throw DiagnosticException{makeDiagnostic(src, range, std::move(message))};
 }
 
+/// `v` as an integer when it is one and small enough for dimension arithmetic; casting a larger or
+/// non-finite double to an integer is undefined behaviour.
+std::optional<std::int64_t> exactInt(double v) {
+  constexpr double kLimit = 9007199254740992.0; // 2^53
+  if (!(v >= -kLimit && v <= kLimit) || v != std::floor(v))
+    return std::nullopt;
+  return static_cast<std::int64_t>(v);
+}
+
+/// Expression evaluations allowed per definition: inlining `f(f(x))` chains doubles the work per
+/// level, so without a bound a short file can take forever.
+constexpr long kMaxEvaluations = 1000000;
+
 double foldWithOp(Op op, std::vector<double> args, std::vector<AttrValue> attrs = {}) {
   std::vector<Tensor> tensors;
   for (double a : args)
@@ -111,6 +125,9 @@ public:
 
   Module run(const ast::File &file) {
     Module module;
+    for (const ast::Decl &decl : file.decls)
+      if (const auto *fn = std::get_if<ast::FnDecl>(&decl))
+        declaredFns_.insert(fn->name);
     for (const ast::Decl &decl : file.decls) {
       if (const auto *let = std::get_if<ast::LetDecl>(&decl))
         defineLet(*let);
@@ -161,6 +178,7 @@ private:
 
   Function compileFn(const ast::FnDecl &fn) {
     claimGlobalName(fn.name, fn.nameRange);
+    currentFn_ = fn.name;
     Function f;
     f.name = fn.name;
     f.kind = Function::Kind::Fn;
@@ -177,6 +195,7 @@ private:
     checkReturnType(fn, result);
     f.result = finishResult(result, *fn.result);
     fns_[fn.name] = &fn;
+    currentFn_.clear();
     return end();
   }
 
@@ -188,13 +207,15 @@ private:
     begin(f);
     frames_.push_back(Frame{{}, {}, fmt::format("model '{}'", model.name)});
     for (const ast::HeaderDim &d : model.dims) {
+      if (isBuiltinName(d.name))
+        fail(src_, d.range, fmt::format("'{}' is a built-in and cannot be rebound", d.name));
       if (frame().dims.count(d.name))
         fail(src_, d.range, fmt::format("dimension '{}' is already declared", d.name));
       auto over = options_.dims.find(d.name);
       if (over != options_.dims.end()) {
         frame().dims[d.name] = Dim(over->second);
       } else if (d.defaultValue) {
-        Dim value = evalDim(*d.defaultValue);
+        Dim value = evalSize(*d.defaultValue);
         if (!value.isConstant())
           fail(src_, d.defaultValue->range, "a dimension default must be a constant");
         frame().dims[d.name] = value;
@@ -263,17 +284,23 @@ private:
                          s.init->kind));
       if (s.init->args.size() != it->second)
         fail(src_, s.init->range,
-             fmt::format("initializer '{}' takes {} argument(s), got {}", s.init->kind,
-                         it->second, s.init->args.size()));
+             it->second == 0
+                 ? fmt::format("initializer '{}' takes no arguments, got {}", s.init->kind,
+                               s.init->args.size())
+                 : fmt::format("initializer '{}' takes {} arguments, got {}", s.init->kind,
+                               it->second, s.init->args.size()));
       init.kind = s.init->kind;
       for (const ast::ExprPtr &a : s.init->args)
         init.args.push_back(constantNumber(*a, "an initializer argument"));
       if (init.kind == "glorot" && t.rank() < 2)
         fail(src_, s.init->range,
              fmt::format("'glorot' needs a matrix, but '{}' is {}", s.name, t.str()));
-      if ((init.kind == "normal" && init.args[1] < 0) ||
-          (init.kind == "uniform" && init.args[0] > init.args[1]))
-        fail(src_, s.init->range, fmt::format("bad arguments to initializer '{}'", init.kind));
+      if (init.kind == "normal" && !(init.args[1] >= 0))
+        fail(src_, s.init->args[1]->range,
+             fmt::format("the std of 'normal' must not be negative, got {}", init.args[1]));
+      if (init.kind == "uniform" && !(init.args[0] <= init.args[1]))
+        fail(src_, s.init->range,
+             fmt::format("'uniform' needs lo <= hi, got {} > {}", init.args[0], init.args[1]));
     }
     bindName(s.name, s.nameRange, Val{builder().param(s.name, t)});
     function().inits.push_back(std::move(init));
@@ -291,7 +318,7 @@ private:
       if (!isFloat(xt.dtype) || xt.rank() < 1)
         fail(src_, args[0]->range,
              fmt::format("dense needs a float tensor of shape [..., in], got {}", xt.str()));
-      Dim units = evalDim(*args[1]);
+      Dim units = evalSize(*args[1]);
       ValueId w = builder().param(s.name + ".W", Type{xt.dtype, {units, xt.shape.back()}});
       function().inits.push_back(ParamInit{s.name + ".W", "glorot", {}});
       ValueId bias = builder().param(s.name + ".b", Type{xt.dtype, {units}});
@@ -317,7 +344,7 @@ private:
           fail(src_, args[3]->range, "expected f32 or f64");
         dt = *parseDType(args[3]->name);
       }
-      ValueId e = builder().param(s.name + ".E", Type{dt, {evalDim(*args[1]), evalDim(*args[2])}});
+      ValueId e = builder().param(s.name + ".E", Type{dt, {evalSize(*args[1]), evalSize(*args[2])}});
       function().inits.push_back(ParamInit{s.name + ".E", "normal", {0.0, 1.0}});
       return Val{builder().emit(Op::Take, {e, ids}, {std::int64_t{0}})};
     }
@@ -348,6 +375,8 @@ private:
   // ----- per-function state --------------------------------------------------------------------
 
   void begin(Function &f) {
+    evaluations_ = 0;
+    outerCall_ = nullptr;
     function_ = &f;
     builder_ = std::make_unique<Builder>(f);
     frames_.clear();
@@ -421,10 +450,12 @@ private:
     for (const ast::ExprPtr &d : t.dims) {
       if (bindNewDims && d->kind == ExprKind::Name && !lookupDim(d->name) &&
           !frame().values.count(d->name) && !lets_.count(d->name)) {
+        if (isBuiltinName(d->name))
+          fail(src_, d->range, fmt::format("'{}' is a built-in and cannot be rebound", d->name));
         frame().dims[d->name] = Dim::symbol(d->name);
         addDimParam(d->name);
       }
-      out.shape.push_back(evalDim(*d));
+      out.shape.push_back(evalSize(*d));
     }
     return out;
   }
@@ -436,19 +467,40 @@ private:
     return std::nullopt;
   }
 
+  std::string_view textOf(const Expr &e) const {
+    return std::string_view(src_.text()).substr(e.range.begin, e.range.end - e.range.begin);
+  }
+
+  /// A dimension that becomes the extent of an axis, so must not be a negative constant.
+  Dim evalSize(const Expr &e) {
+    Dim d = evalDim(e);
+    if (d.isConstant() && d.constant() < 0)
+      fail(src_, e.range, fmt::format("a dimension must not be negative, got {}", d.str()));
+    return d;
+  }
+
   /// Integer arithmetic over dimension names: `5*d`, `D*(D-1)/2`.
   Dim evalDim(const Expr &e) {
     switch (e.kind) {
-    case ExprKind::Number:
-      if (!e.isInteger && e.number != std::floor(e.number))
+    case ExprKind::Number: {
+      if (e.number != std::floor(e.number))
         fail(src_, e.range, "a dimension must be an integer");
-      return Dim(static_cast<std::int64_t>(e.number));
+      auto v = exactInt(e.number);
+      if (!v)
+        fail(src_, e.range, fmt::format("dimension {} is too large", textOf(e)));
+      return Dim(*v);
+    }
     case ExprKind::Name: {
       if (auto d = lookupDim(e.name))
         return *d;
       auto let = lets_.find(e.name);
-      if (let != lets_.end() && let->second.value == std::floor(let->second.value))
-        return Dim(static_cast<std::int64_t>(let->second.value));
+      if (let != lets_.end() && let->second.value == std::floor(let->second.value)) {
+        auto v = exactInt(let->second.value);
+        if (!v)
+          fail(src_, e.range,
+               fmt::format("dimension '{}' is too large: {}", e.name, let->second.value));
+        return Dim(*v);
+      }
       fail(src_, e.range, fmt::format("unknown dimension '{}'", e.name));
     }
     case ExprKind::Unary:
@@ -492,7 +544,10 @@ private:
     double v = constantNumber(e, what);
     if (v != std::floor(v))
       fail(src_, e.range, fmt::format("expected an integer for {}", what));
-    return static_cast<std::int64_t>(v);
+    auto i = exactInt(v);
+    if (!i)
+      fail(src_, e.range, fmt::format("{} is too large: {}", what, textOf(e)));
+    return *i;
   }
 
   // ----- typed views of analysis values --------------------------------------------------------
@@ -603,6 +658,14 @@ private:
     // Sema recurses over the tree; the parser bounds nesting, this bounds long operator chains.
     if (++depth_ > 20000)
       fail(src_, e.range, "expression nested too deeply");
+    if (++evaluations_ > kMaxEvaluations) {
+      if (outerCall_)
+        fail(src_, outerCall_->range,
+             fmt::format("this call expands to more than {} operations when inlined",
+                         kMaxEvaluations));
+      fail(src_, e.range, fmt::format("definition too large (more than {} operations)",
+                                      kMaxEvaluations));
+    }
     struct Leave {
       int &d;
       ~Leave() { --d; }
@@ -717,7 +780,12 @@ private:
   /// numpy matmul: vector@vector is a dot product, matrix@vector, vector@matrix, and batched
   /// matrix@matrix with broadcast leading dimensions.
   SVal matmul(const SVal &a, const SVal &b, const Expr &where) {
-    ValueId x = asFloat(a, where.range), y = asFloat(b, where.range);
+    // An untyped operand (an array literal) takes the float type of the other one.
+    DType preferred = DType::F64;
+    for (const SVal *v : {&a, &b})
+      if (const auto *val = std::get_if<Val>(v); val && isFloat(builder().typeOf(val->id).dtype))
+        preferred = builder().typeOf(val->id).dtype;
+    ValueId x = asFloat(a, where.range, preferred), y = asFloat(b, where.range, preferred);
     Type tx = builder().typeOf(x), ty = builder().typeOf(y);
     auto mismatch = [&] {
       fail(src_, where.range, fmt::format("shape mismatch in '@': {} vs {}", tx.str(), ty.str()));
@@ -829,9 +897,13 @@ private:
   /// Rejects keyword arguments for calls whose arguments are all positional (variadic ones).
   std::int64_t axisKeyword(const Expr &call, std::int64_t fallback) {
     std::int64_t axis = fallback;
+    bool seen = false;
     for (const ast::KeywordArg &kw : call.kwargs) {
       if (kw.name != "axis")
         fail(src_, kw.range, fmt::format("'{}' has no argument named '{}'", call.name, kw.name));
+      if (seen)
+        fail(src_, kw.range, fmt::format("argument 'axis' of '{}' is given twice", call.name));
+      seen = true;
       axis = constantInt(*kw.value, "'axis'");
     }
     return axis;
@@ -959,7 +1031,7 @@ private:
       return filled(call, name == "ones" ? 1.0 : 0.0);
     if (name == "eye") {
       auto args = bindArgs(call, {"n"}, 1);
-      Dim n = evalDim(*args[0]);
+      Dim n = evalSize(*args[0]);
       Shape s{n, n};
       ValueId rows = builder().emit(Op::Iota, {}, {s, std::int64_t{0}});
       ValueId cols = builder().emit(Op::Iota, {}, {s, std::int64_t{1}});
@@ -967,7 +1039,7 @@ private:
     }
     if (name == "arange") {
       auto args = bindArgs(call, {"n"}, 1);
-      Dim n = evalDim(*args[0]);
+      Dim n = evalSize(*args[0]);
       return Val{builder().emit(Op::Iota, {}, {Shape{n}, std::int64_t{0}})};
     }
     if (name == "diag") {
@@ -978,7 +1050,7 @@ private:
     if (name == "lower") {
       auto args = bindArgs(call, {"v", "n"}, 2);
       ValueId v = asFloat(eval(*args[0]), args[0]->range);
-      return Val{emitChecked(Op::Lower, {v}, {Shape{evalDim(*args[1])}}, call)};
+      return Val{emitChecked(Op::Lower, {v}, {Shape{evalSize(*args[1])}}, call)};
     }
     if (name == "softmax" || name == "log_softmax") {
       auto args = bindArgs(call, {"x", "axis"}, 1);
@@ -993,6 +1065,8 @@ private:
       // -(y log p + (1 - y) log(1 - p)), with logs clamped at -100 as PyTorch's BCELoss.
       auto args = bindArgs(call, {"p", "y"}, 2);
       SVal p = eval(*args[0]), y = eval(*args[1]);
+      checkOperands(p, y, call);
+      shareFloatType(p, y, *args[0], *args[1]);
       auto clampedLog = [&](SVal v) {
         return binaryOp(Op::Max, unaryOp(Op::Log, v, call), Number{-100, true}, call, call,
                         call, "max");
@@ -1007,12 +1081,14 @@ private:
       // softplus(s) - y s: stable for any logit.
       auto args = bindArgs(call, {"s", "y"}, 2);
       SVal s = eval(*args[0]), y = eval(*args[1]);
+      checkOperands(s, y, call);
+      shareFloatType(s, y, *args[0], *args[1]);
       SVal ys = binaryOp(Op::Mul, y, s, call, *args[1], *args[0], "*");
       return binaryOp(Op::Sub, unaryOp(Op::Softplus, s, call), ys, call, call, call, "-");
     }
     if (name == "mse" || name == "mae") {
       auto args = bindArgs(call, {"a", "b"}, 2);
-      SVal d = binaryOp(Op::Sub, eval(*args[0]), eval(*args[1]), call, *args[0], *args[1], "-");
+      SVal d = binaryOp(Op::Sub, eval(*args[0]), eval(*args[1]), call, *args[0], *args[1], name);
       SVal e = name == "mse" ? binaryOp(Op::Mul, d, d, call, call, call, "*")
                              : unaryOp(Op::Abs, d, call);
       return meanValue(e, nullptr, call);
@@ -1025,12 +1101,108 @@ private:
     if (name == "take" || name == "take_along")
       return take(call, name == "take_along");
     if (name == "diff")
-      fail(src_, call.opRange, "diff(...) is not supported yet: symbolic derivatives arrive with "
-                               "the derivatives pass");
+      return derivative(call);
     if (name == "dense" || name == "embedding")
       fail(src_, call.opRange,
            fmt::format("'{}' is a layer: use it in a model as `layer NAME = {}(...)`", name, name));
+    if (name == currentFn_)
+      fail(src_, call.opRange,
+           fmt::format("'{}' calls itself, but recursion is not supported", name));
+    if (declaredFns_.count(name))
+      fail(src_, call.opRange,
+           fmt::format("'{}' is defined later in the file; a function can only call functions "
+                       "defined before it",
+                       name));
     fail(src_, call.opRange, fmt::format("unknown function '{}'", name));
+  }
+
+  /// The dtype and shape rules of an elementwise built-in of two arguments, checked before it is
+  /// expanded so that an error names the built-in and its arguments in order, not an inner '*'.
+  void checkOperands(const SVal &a, const SVal &b, const Expr &call) {
+    DType floatType = DType::F64; // what untyped operands become: the typed operand's float type
+    for (const SVal *v : {&b, &a})
+      if (const auto *val = std::get_if<Val>(v); val && isFloat(builder().typeOf(val->id).dtype))
+        floatType = builder().typeOf(val->id).dtype;
+    Type ta = typeOf(a, floatType), tb = typeOf(b, floatType);
+    if (isFloat(ta.dtype) && isFloat(tb.dtype) && ta.dtype != tb.dtype)
+      fail(src_, call.range,
+           fmt::format("cannot mix f32 and f64 in '{}': {} vs {} (convert one with f32(...) or "
+                       "f64(...))",
+                       call.name, ta.str(), tb.str()));
+    if (!broadcastShapes(ta.shape, tb.shape))
+      fail(src_, call.range,
+           fmt::format("shape mismatch in '{}': {} vs {}", call.name, ta.str(), tb.str()));
+  }
+
+  /// Gives an untyped argument (`[1, 0, 1]`) the float type of a typed one, as a single
+  /// elementwise op would; the loss built-ins' expansions meet them only after other ops have
+  /// made the untyped one f64.
+  void shareFloatType(SVal &a, SVal &b, const Expr &ea, const Expr &eb) {
+    if (isUntyped(a) == isUntyped(b))
+      return;
+    DType t = typeOf(isUntyped(a) ? b : a, DType::F64).dtype;
+    if (!isFloat(t))
+      return;
+    if (isUntyped(a))
+      a = Val{materialize(a, t, ea.range)};
+    else
+      b = Val{materialize(b, t, eb.range)};
+  }
+
+  /// diff(expr, x) and diff(expr, x, k): the derivative of `expr` with respect to the value `x`
+  /// (an argument or any binding: other values are held fixed), built in place from the ops'
+  /// own rules. For a tensor x and a scalar expr it is the gradient, shaped like x.
+  SVal derivative(const Expr &call) {
+    auto args = bindArgs(call, {"expr", "x", "k"}, 2);
+    if (args[1]->kind != ExprKind::Name)
+      fail(src_, args[1]->range, "diff differentiates with respect to a name, e.g. diff(x^2, x)");
+    SVal var = lookupName(*args[1]);
+    const Val *xv = std::get_if<Val>(&var);
+    if (!xv || !isFloat(builder().typeOf(xv->id).dtype))
+      fail(src_, args[1]->range,
+           fmt::format("'{}' must be a float value to differentiate with respect to it",
+                       args[1]->name));
+    std::int64_t order = args[2] ? constantInt(*args[2], "the order of diff") : 1;
+    if (order < 1)
+      fail(src_, args[2]->range, "the order of diff must be 1 or more");
+    ValueId x = xv->id;
+    Type xt = builder().typeOf(x);
+    SVal e = eval(*args[0]);
+    if (!std::holds_alternative<Val>(e)) // a constant: its derivative is zero
+      return Val{builder().constantLike(0, xt)};
+    ValueId y = asFloat(e, args[0]->range, xt.dtype);
+    Type yt = builder().typeOf(y);
+    if (yt.dtype != xt.dtype)
+      fail(src_, call.range,
+           fmt::format("cannot differentiate {} with respect to {}", yt.str(), xt.str()));
+    std::vector<ValueId> identity(function().insts.size());
+    auto renumber = [&] {
+      identity.resize(function().insts.size());
+      for (std::size_t i = 0; i < identity.size(); ++i)
+        identity[i] = static_cast<ValueId>(i);
+    };
+    if (!xt.isScalar()) {
+      if (!yt.isScalar())
+        fail(src_, call.range,
+             fmt::format("diff of {} with respect to {}: the expression must be a scalar (the "
+                         "gradient is shaped like the variable)",
+                         yt.str(), xt.str()));
+      if (order != 1)
+        fail(src_, args[2]->range, "higher derivatives need a scalar variable");
+      renumber();
+      std::vector<ValueId> wrt{x};
+      auto adjoint = pullCotangents(builder(), function(), identity, y,
+                                    builder().constant(1, yt.dtype), wrt);
+      return Val{x < adjoint.size() && adjoint[x] ? *adjoint[x] : builder().constantLike(0, xt)};
+    }
+    for (std::int64_t k = 0; k < order; ++k) {
+      std::size_t end = function().insts.size();
+      renumber();
+      std::map<ValueId, ValueId> seeds{{x, builder().constant(1, xt.dtype)}};
+      auto tangent = pushTangents(builder(), function(), identity, seeds, end);
+      y = tangent[y] ? *tangent[y] : builder().constantLike(0, builder().typeOf(y));
+    }
+    return Val{y};
   }
 
   ValueId emitChecked(Op op, std::vector<ValueId> operands, std::vector<AttrValue> attrs,
@@ -1086,8 +1258,13 @@ private:
       callee.values.emplace(p.name, std::move(arg));
     }
     frames_.push_back(std::move(callee));
+    bool outermost = !outerCall_;
+    if (outermost)
+      outerCall_ = &call;
     SVal result = evalBody(fn);
     checkReturnType(fn, result);
+    if (outermost)
+      outerCall_ = nullptr;
     frames_.pop_back();
     return result;
   }
@@ -1144,7 +1321,8 @@ private:
     auto args = bindArgs(call, {"a", "b"}, 2);
     ValueId a = asFloat(eval(*args[0]), args[0]->range);
     ValueId b = asFloat(eval(*args[1]), args[1]->range);
-    const Type &ta = builder().typeOf(a), &tb = builder().typeOf(b);
+    // Copies: a reference into the builder's instruction list dangles once `reshape` appends.
+    const Type ta = builder().typeOf(a), tb = builder().typeOf(b);
     if (ta.rank() != 1 || tb.rank() != 1)
       fail(src_, call.range,
            fmt::format("outer needs two vectors, got {} and {}", ta.str(), tb.str()));
@@ -1304,9 +1482,14 @@ private:
         total = total * d;
       for (const Dim &d : shape)
         known = known * d;
-      auto q = known.isConstant() ? Dim::divide(total, known) : std::nullopt;
+      if (!known.isConstant())
+        fail(src_, e.range, "cannot infer the -1 in this shape: its other dimensions must be "
+                            "constants");
+      auto q = Dim::divide(total, known);
       if (!q)
-        fail(src_, e.range, "cannot infer the -1 dimension of this shape");
+        fail(src_, e.range,
+             fmt::format("cannot infer the -1 in this shape: {} elements are not a multiple of {}",
+                         total.str(), known.str()));
       shape[*inferred] = *q;
     }
     return shape;
@@ -1352,9 +1535,19 @@ private:
     }
     // Entries with values: stack them (numbers take the float type of the typed entries).
     DType dtype = DType::F64;
-    for (const SVal &v : items)
-      if (const auto *val = std::get_if<Val>(&v); val && isFloat(builder().typeOf(val->id).dtype))
-        dtype = builder().typeOf(val->id).dtype;
+    const Val *firstFloat = nullptr;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const auto *val = std::get_if<Val>(&items[i]);
+      if (!val || !isFloat(builder().typeOf(val->id).dtype))
+        continue;
+      if (firstFloat && builder().typeOf(val->id).dtype != dtype)
+        fail(src_, e.args[i]->range,
+             fmt::format("cannot mix f32 and f64 in an array literal: {} vs {} (convert one with "
+                         "f32(...) or f64(...))",
+                         builder().typeOf(firstFloat->id).str(), builder().typeOf(val->id).str()));
+      firstFloat = val;
+      dtype = builder().typeOf(val->id).dtype;
+    }
     std::vector<ValueId> ids;
     for (std::size_t i = 0; i < items.size(); ++i) {
       ValueId id = materialize(items[i], dtype, e.args[i]->range);
@@ -1398,9 +1591,9 @@ private:
       const Dim &extent = t.shape[axis];
       if (item.isSlice) {
         if (item.lo)
-          start[axis] = indexDim(*item.lo, extent);
+          start[axis] = indexDim(*item.lo, extent, true, axis, t);
         if (item.hi)
-          limit[axis] = indexDim(*item.hi, extent);
+          limit[axis] = indexDim(*item.hi, extent, true, axis, t);
         continue;
       }
       SVal idx = eval(*item.index);
@@ -1424,10 +1617,7 @@ private:
         gatherIds = materialize(idx, DType::I32, item.range);
         continue;
       }
-      Dim i = indexDim(*item.index, extent);
-      if (i.isConstant() && extent.isConstant() && i.constant() >= extent.constant())
-        fail(src_, item.range,
-             fmt::format("index {} is out of range for axis {} of {}", i.str(), axis, t.str()));
+      Dim i = indexDim(*item.index, extent, false, axis, t);
       start[axis] = i;
       limit[axis] = i + Dim(1);
       dropped[axis] = true;
@@ -1450,15 +1640,25 @@ private:
     return Val{y};
   }
 
-  /// A static index or slice bound; negative constants count from the end, as in numpy.
-  Dim indexDim(const Expr &e, const Dim &extent) {
+  /// A static index or slice bound; negative constants count from the end, as in numpy. An index
+  /// must be below the axis's extent, a slice bound at most equal to it.
+  Dim indexDim(const Expr &e, const Dim &extent, bool sliceBound, std::size_t axis,
+               const Type &t) {
     SVal v = eval(e);
+    auto outOfRange = [&] {
+      fail(src_, e.range,
+           fmt::format("{} {} is out of range for axis {} of {}",
+                       sliceBound ? "slice bound" : "index", textOf(e), axis, t.str()));
+    };
     Dim d;
     if (const auto *n = std::get_if<Number>(&v)) {
-      if (!n->isInteger && n->value != std::floor(n->value))
+      if (n->value != std::floor(n->value))
         fail(src_, e.range, "an index must be an integer");
-      d = Dim(static_cast<std::int64_t>(n->value));
-      if (n->value < 0)
+      auto i = exactInt(n->value);
+      if (!i)
+        outOfRange();
+      d = Dim(*i);
+      if (*i < 0)
         d = extent + d;
     } else if (const auto *dn = std::get_if<DimNumber>(&v)) {
       d = dn->dim;
@@ -1467,9 +1667,9 @@ private:
            "a slice bound must be an integer or a dimension name (use take(...) for i32 tensors)");
     }
     if (d.isConstant() && extent.isConstant() &&
-        (d.constant() < 0 || d.constant() > extent.constant()))
-      fail(src_, e.range,
-           fmt::format("index {} is out of range for an axis of size {}", d.str(), extent.str()));
+        (d.constant() < 0 || d.constant() > extent.constant() ||
+         (!sliceBound && d.constant() == extent.constant())))
+      outOfRange();
     return d;
   }
 
@@ -1483,6 +1683,10 @@ private:
   std::vector<Frame> frames_;
   bool loneExpression_ = false;
   int depth_ = 0;
+  long evaluations_ = 0;
+  const Expr *outerCall_ = nullptr; // the call of the definition's own body being inlined
+  std::set<std::string> declaredFns_;
+  std::string currentFn_;
 };
 
 } // namespace

@@ -157,8 +157,8 @@ ValueId Builder::constant(double value, DType dtype) {
   return append(Inst{Op::Const, Type{dtype, {}}, {}, {std::vector<double>{roundTo(dtype, value)}}});
 }
 
-ValueId Builder::constantLike(double value, const Type &type) {
-  return broadcast(constant(value, type.dtype), type.shape);
+ValueId Builder::constantLike(double value, Type type) {
+  return broadcast(constant(value, type.dtype), std::move(type.shape));
 }
 
 ValueId Builder::literal(std::vector<double> values, const Type &type) {
@@ -167,7 +167,7 @@ ValueId Builder::literal(std::vector<double> values, const Type &type) {
 
 std::optional<double> Builder::constantValue(ValueId v) const {
   const Inst *inst = &fn_.insts[v];
-  while (inst->op == Op::Broadcast)
+  while (inst->op == Op::Broadcast || inst->op == Op::Reshape)
     inst = &fn_.insts[inst->operands[0]];
   if (inst->op != Op::Const)
     return std::nullopt;
@@ -246,18 +246,21 @@ ValueId Builder::convert(ValueId x, DType to) {
   return emit(Op::Convert, {x}, {to});
 }
 
-ValueId Builder::broadcast(ValueId x, const Shape &shape) {
+ValueId Builder::broadcast(ValueId x, Shape shape) {
   if (typeOf(x).shape == shape)
     return x;
-  // Broadcasting a broadcast goes straight from the original operand.
+  // Broadcasting a broadcast goes straight from the original operand, and a reshaped scalar
+  // broadcasts from the scalar.
   if (fn_.insts[x].op == Op::Broadcast)
+    x = fn_.insts[x].operands[0];
+  if (fn_.insts[x].op == Op::Reshape && fn_.insts[fn_.insts[x].operands[0]].type.isScalar())
     x = fn_.insts[x].operands[0];
   if (typeOf(x).shape == shape)
     return x;
   return emit(Op::Broadcast, {x}, {shape});
 }
 
-ValueId Builder::reshape(ValueId x, const Shape &shape) {
+ValueId Builder::reshape(ValueId x, Shape shape) {
   if (typeOf(x).shape == shape)
     return x;
   if (fn_.insts[x].op == Op::Reshape)

@@ -23,7 +23,9 @@ public:
   explicit Builder(Function &fn);
 
   Function &function() { return fn_; }
-  const Type &typeOf(ValueId v) const { return fn_.insts[v].type; }
+  /// A copy, not a reference: emitting an instruction may move the ones before it, and callers
+  /// naturally write `b.broadcast(b.reshape(...), b.typeOf(x).shape)`.
+  Type typeOf(ValueId v) const { return fn_.insts[v].type; }
 
   /// Emits an instruction, or returns why the operands do not fit the op.
   std::variant<ValueId, std::string> tryEmit(Op op, std::vector<ValueId> operands,
@@ -39,7 +41,7 @@ public:
   /// A scalar constant of a dtype.
   ValueId constant(double value, DType dtype);
   /// A scalar constant broadcast to a type.
-  ValueId constantLike(double value, const Type &type);
+  ValueId constantLike(double value, Type type);
   /// A dense constant tensor with a concrete shape.
   ValueId literal(std::vector<double> values, const Type &type);
 
@@ -55,8 +57,8 @@ public:
 
   // Shape.
   /// numpy broadcasting of `x` to `shape` (no-op when it already has it).
-  ValueId broadcast(ValueId x, const Shape &shape);
-  ValueId reshape(ValueId x, const Shape &shape);
+  ValueId broadcast(ValueId x, Shape shape);
+  ValueId reshape(ValueId x, Shape shape);
   ValueId transpose(ValueId x, std::vector<std::int64_t> perm);
   ValueId reduceSum(ValueId x, std::vector<std::int64_t> axes);
 

@@ -204,7 +204,7 @@ MaybeValue linearJvp(Builder &b, const Inst &inst, ValueId, std::span<const Mayb
 
 // The adjoint of a broadcast sums over the stretched and added axes.
 std::vector<MaybeValue> broadcastVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
-  const Shape &from = b.typeOf(inst.operands[0]).shape;
+  const Shape from = b.typeOf(inst.operands[0]).shape; // a copy: emitting moves instructions
   return {b.reshape(b.reduceSum(ct, broadcastAxes(from, b.typeOf(ct).shape)), from)};
 }
 
@@ -252,7 +252,7 @@ MaybeValue concatJvp(Builder &b, const Inst &inst, ValueId, std::span<const Mayb
 // The adjoint of a concat hands each operand its slice of the cotangent.
 std::vector<MaybeValue> concatVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
   auto axis = static_cast<std::size_t>(inst.intAttr("axis"));
-  const Shape &whole = b.typeOf(ct).shape;
+  const Shape whole = b.typeOf(ct).shape; // a copy: emitting moves instructions
   std::vector<MaybeValue> out;
   Dim offset(0);
   for (ValueId part : inst.operands) {

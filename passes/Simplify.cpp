@@ -116,10 +116,14 @@ private:
     if (is(c, Op::Neg)) // a (-b) = -(a b)
       return neg(mul(a, arg(c, 0)));
     if (auto k = constant(a)) {
+      // Constants multiply here: the builder folds scalars only, and an unfolded product of
+      // broadcast constants would send `2 (3 x)` and `(3 a) x` round each other forever.
+      if (auto kc = constant(c)) // 2 3 = 6
+        return number(*k * *kc, c);
       if (is(c, Op::Mul) && constant(arg(c, 0))) // 2 (3 x) = 6 x
-        return mul(b_.mul(a, arg(c, 0)), arg(c, 1));
+        return mul(number(*k * *constant(arg(c, 0)), c), arg(c, 1));
       if (is(c, Op::Div) && constant(arg(c, 0))) // 2 (3 / x) = 6 / x
-        return b_.div(b_.mul(a, arg(c, 0)), arg(c, 1));
+        return b_.div(number(*k * *constant(arg(c, 0)), c), arg(c, 1));
       return b_.mul(a, c);
     }
     if (is(c, Op::Mul) && constant(arg(c, 0))) // a (3 x) = 3 (a x)
