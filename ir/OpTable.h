@@ -54,6 +54,10 @@ using JvpRule = MaybeValue (*)(Builder &b, const Inst &inst, ValueId result,
 using VjpRule = std::vector<MaybeValue> (*)(Builder &b, const Inst &inst, ValueId result,
                                             ValueId cotangent, bool zeroSafe);
 
+/// Elementwise math as code: the op's own scalar definition instantiated with `Scalar`, so that
+/// the code generator emits exactly what the interpreter computes. One handle per operand.
+using LowerScalarRule = void *(*)(std::span<void *const> operands, const Inst &inst);
+
 struct OpInfo {
   int arity = 0; // -1: any number of operands (concat)
   std::vector<AttrSpec> attrs;
@@ -65,6 +69,7 @@ struct OpInfo {
   /// of max that loses, the branch of a where not taken): reverse mode keeps zero cotangents
   /// exactly zero upstream of such an op, so that an infinite partial there cannot turn them NaN.
   bool masksDerivative = false;
+  LowerScalarRule lowerScalar = nullptr; // elementwise ops defined by scalar math
 };
 
 /// `info` with masksDerivative set.

@@ -3,6 +3,7 @@
 // derivatives, from which forward mode, reverse mode and symbolic differentiation all derive.
 #include "ir/DerivativeRules.h"
 #include "ir/OpTable.h"
+#include "ir/ScalarEmitter.h"
 #include "ir/SpecialFunctions.h"
 
 #include <fmt/format.h>
@@ -64,13 +65,24 @@ void evalElementwise(const Inst &inst, std::span<const Tensor *const> in, Tensor
   }
 }
 
+/// Lowering: the same definition, instantiated with Scalar (comparisons give a ScalarMask).
+template <class Rule, int Arity>
+void *lowerElementwise(std::span<void *const> in, const Inst &inst) {
+  if constexpr (Arity == 1)
+    return Rule::apply(Scalar::wrap(in[0]), inst).h;
+  else
+    return Rule::apply(Scalar::wrap(in[0]), Scalar::wrap(in[1]), inst).h;
+}
+
 template <class Rule> OpInfo unaryFloatOp(std::vector<AttrSpec> attrs = {}) {
-  return OpInfo{1,
-                std::move(attrs),
-                floatRule,
-                evalElementwise<Rule, 1>,
-                rules::elementwiseJvp<Rule>,
-                rules::elementwiseVjp<Rule>};
+  OpInfo info{1,
+              std::move(attrs),
+              floatRule,
+              evalElementwise<Rule, 1>,
+              rules::elementwiseJvp<Rule>,
+              rules::elementwiseVjp<Rule>};
+  info.lowerScalar = lowerElementwise<Rule, 1>;
+  return info;
 }
 
 /// An op's own forward rule when it states one, else the one derived from its partials.
@@ -88,12 +100,16 @@ template <class Rule> constexpr VjpRule vjpOf() {
 }
 
 template <class Rule> OpInfo binaryOp(TypeRule rule) {
-  return OpInfo{2, {}, rule, evalElementwise<Rule, 2>, jvpOf<Rule>(), vjpOf<Rule>()};
+  OpInfo info{2, {}, rule, evalElementwise<Rule, 2>, jvpOf<Rule>(), vjpOf<Rule>()};
+  info.lowerScalar = lowerElementwise<Rule, 2>;
+  return info;
 }
 
 /// Comparisons give masks, whose derivative is zero.
 template <class Rule> OpInfo compareOp() {
-  return OpInfo{2, {}, compareRule, evalElementwise<Rule, 2>, rules::zeroJvp, rules::zeroVjp};
+  OpInfo info{2, {}, compareRule, evalElementwise<Rule, 2>, rules::zeroJvp, rules::zeroVjp};
+  info.lowerScalar = lowerElementwise<Rule, 2>;
+  return info;
 }
 
 using Partials = std::vector<ValueId>;
@@ -101,8 +117,36 @@ ValueId operand(const Inst &inst, std::size_t i) { return inst.operands[i]; }
 ValueId one(Builder &b, ValueId like) { return rules::constantLike(b, 1, like); }
 ValueId number(Builder &b, double v, ValueId like) { return rules::constantLike(b, v, like); }
 
-/// `c ? a : b` on numbers; the code generator's value type overloads it with a select.
+// The math of the definitions below, for float and double; `Scalar` (ir/ScalarEmitter.h) has
+// its own overloads, found by argument-dependent lookup, that emit code instead.
+using std::cos;
+using std::erf;
+using std::exp;
+using std::expm1;
+using std::fabs;
+using std::log;
+using std::log1p;
+using std::pow;
+using std::sin;
+using std::sqrt;
+using std::tan;
+using std::tanh;
+
+/// `c ? a : b` on numbers.
 template <class T> T select(bool c, T a, T b) { return c ? a : b; }
+
+// lgamma_r: std::lgamma writes the global `signgam`, which is not thread-safe.
+double lgammaOf(double x) {
+  int sign;
+  return ::lgamma_r(x, &sign);
+}
+float lgammaOf(float x) { return static_cast<float>(lgammaOf(static_cast<double>(x))); }
+double digammaOf(double x) { return digammaF64(x); }
+float digammaOf(float x) { return static_cast<float>(digammaF64(x)); }
+double trigammaOf(double x) { return trigammaF64(x); }
+float trigammaOf(float x) { return static_cast<float>(trigammaF64(x)); }
+double polygammaOf(int k, double x) { return polygammaF64(k, x); }
+float polygammaOf(int k, float x) { return static_cast<float>(polygammaF64(k, x)); }
 
 template <class T> constexpr T nan() { return std::numeric_limits<T>::quiet_NaN(); }
 
@@ -116,56 +160,56 @@ struct NegRule {
   }
 };
 struct ExpRule {
-  template <class T> static T apply(T x, const Inst &) { return std::exp(x); }
+  template <class T> static T apply(T x, const Inst &) { return exp(x); }
   // d/dx exp(x) = exp(x)
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     return {y};
   }
 };
 struct LogRule {
-  template <class T> static T apply(T x, const Inst &) { return std::log(x); }
+  template <class T> static T apply(T x, const Inst &) { return log(x); }
   // d/dx log(x) = 1/x
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     return {b.div(one(b, y), operand(inst, 0))};
   }
 };
 struct SqrtRule {
-  template <class T> static T apply(T x, const Inst &) { return std::sqrt(x); }
+  template <class T> static T apply(T x, const Inst &) { return sqrt(x); }
   // d/dx sqrt(x) = 1/(2 sqrt(x))
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     return {b.div(number(b, 0.5, y), y)};
   }
 };
 struct SinRule {
-  template <class T> static T apply(T x, const Inst &) { return std::sin(x); }
+  template <class T> static T apply(T x, const Inst &) { return sin(x); }
   // d/dx sin(x) = cos(x)
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     return {b.unary(Op::Cos, operand(inst, 0))};
   }
 };
 struct CosRule {
-  template <class T> static T apply(T x, const Inst &) { return std::cos(x); }
+  template <class T> static T apply(T x, const Inst &) { return cos(x); }
   // d/dx cos(x) = -sin(x)
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     return {b.neg(b.unary(Op::Sin, operand(inst, 0)))};
   }
 };
 struct TanRule {
-  template <class T> static T apply(T x, const Inst &) { return std::tan(x); }
+  template <class T> static T apply(T x, const Inst &) { return tan(x); }
   // d/dx tan(x) = 1 + tan(x)^2
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     return {b.add(one(b, y), b.mul(y, y))};
   }
 };
 struct TanhRule {
-  template <class T> static T apply(T x, const Inst &) { return std::tanh(x); }
+  template <class T> static T apply(T x, const Inst &) { return tanh(x); }
   // d/dx tanh(x) = 1 - tanh(x)^2
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     return {b.sub(one(b, y), b.mul(y, y))};
   }
 };
 struct AbsRule {
-  template <class T> static T apply(T x, const Inst &) { return std::fabs(x); }
+  template <class T> static T apply(T x, const Inst &) { return fabs(x); }
   // d/dx |x| = sign(x); abs'(0) = 0
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     return {b.unary(Op::Sign, operand(inst, 0))};
@@ -174,7 +218,7 @@ struct AbsRule {
 struct SignRule {
   // sign(NaN) is NaN, as numpy's.
   template <class T> static T apply(T x, const Inst &) {
-    return x != x ? x : static_cast<T>((x > 0) - (x < 0));
+    return select(x != x, x, select(x > 0, T(1), select(x < 0, T(-1), T(0))));
   }
   // d/dx sign(x) = 0 (sign' = 0, also at 0)
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
@@ -182,21 +226,21 @@ struct SignRule {
   }
 };
 struct Log1pRule {
-  template <class T> static T apply(T x, const Inst &) { return std::log1p(x); }
+  template <class T> static T apply(T x, const Inst &) { return log1p(x); }
   // d/dx log(1 + x) = 1/(1 + x)
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     return {b.div(one(b, y), b.add(one(b, y), operand(inst, 0)))};
   }
 };
 struct Expm1Rule {
-  template <class T> static T apply(T x, const Inst &) { return std::expm1(x); }
+  template <class T> static T apply(T x, const Inst &) { return expm1(x); }
   // d/dx (exp(x) - 1) = exp(x) = expm1(x) + 1
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     return {b.add(y, one(b, y))};
   }
 };
 struct ErfRule {
-  template <class T> static T apply(T x, const Inst &) { return std::erf(x); }
+  template <class T> static T apply(T x, const Inst &) { return erf(x); }
   // d/dx erf(x) = 2/sqrt(pi) exp(-x^2)
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     ValueId x = operand(inst, 0);
@@ -204,29 +248,21 @@ struct ErfRule {
   }
 };
 struct LgammaRule {
-  // lgamma_r: std::lgamma writes the global `signgam`, which is not thread-safe.
-  template <class T> static T apply(T x, const Inst &) {
-    int sign;
-    return static_cast<T>(::lgamma_r(static_cast<double>(x), &sign));
-  }
+  template <class T> static T apply(T x, const Inst &) { return lgammaOf(x); }
   // d/dx lgamma(x) = digamma(x)
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     return {b.unary(Op::Digamma, operand(inst, 0))};
   }
 };
 struct DigammaRule {
-  template <class T> static T apply(T x, const Inst &) {
-    return static_cast<T>(digammaF64(static_cast<double>(x)));
-  }
+  template <class T> static T apply(T x, const Inst &) { return digammaOf(x); }
   // d/dx digamma(x) = trigamma(x)
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     return {b.unary(Op::Trigamma, operand(inst, 0))};
   }
 };
 struct TrigammaRule {
-  template <class T> static T apply(T x, const Inst &) {
-    return static_cast<T>(trigammaF64(static_cast<double>(x)));
-  }
+  template <class T> static T apply(T x, const Inst &) { return trigammaOf(x); }
   // d/dx trigamma(x) = polygamma(2, x)
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     return {b.emit(Op::Polygamma, {operand(inst, 0)}, {std::int64_t{2}})};
@@ -234,7 +270,7 @@ struct TrigammaRule {
 };
 struct PolygammaRule {
   template <class T> static T apply(T x, const Inst &inst) {
-    return static_cast<T>(polygammaF64(static_cast<int>(inst.intAttr("k")), static_cast<double>(x)));
+    return polygammaOf(static_cast<int>(inst.intAttr("k")), x);
   }
   // d/dx polygamma(k, x) = polygamma(k + 1, x)
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
@@ -244,7 +280,7 @@ struct PolygammaRule {
 struct SigmoidRule {
   // Split at 0 so that neither branch overflows: exp only ever sees a non-positive argument.
   template <class T> static T apply(T x, const Inst &) {
-    T e = std::exp(-std::fabs(x));
+    T e = exp(-fabs(x));
     return select(x >= 0, T(1) / (T(1) + e), e / (T(1) + e));
   }
   // d/dx sigmoid(x) = sigmoid(x) (1 - sigmoid(x))
@@ -288,7 +324,7 @@ struct HardtanhRule {
 struct SoftplusRule {
   // softplus(x) = max(x, 0) + log1p(exp(-|x|)): exact for large |x| and never overflows.
   template <class T> static T apply(T x, const Inst &) {
-    return select(x > 0, x, T(0)) + std::log1p(std::exp(-std::fabs(x)));
+    return select(x > 0, x, T(0)) + log1p(exp(-fabs(x)));
   }
   // d/dx softplus(x) = sigmoid(x)
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
@@ -352,7 +388,7 @@ struct DivRule {
 };
 struct PowRule {
   // A negative base with a non-integer exponent gives NaN, as numpy's.
-  template <class T> static T apply(T a, T b, const Inst &) { return std::pow(a, b); }
+  template <class T> static T apply(T a, T b, const Inst &) { return pow(a, b); }
   // d(a^b) = b a^(b-1) da + log(a) a^b db
   static Partials partials(Builder &b, const Inst &inst, ValueId y) {
     ValueId base = operand(inst, 0), exponent = operand(inst, 1);
@@ -386,22 +422,22 @@ struct MinRule {
   }
 };
 struct LtRule {
-  template <class T> static T apply(T a, T b, const Inst &) { return a < b; }
+  template <class T> static auto apply(T a, T b, const Inst &) { return a < b; }
 };
 struct LeRule {
-  template <class T> static T apply(T a, T b, const Inst &) { return a <= b; }
+  template <class T> static auto apply(T a, T b, const Inst &) { return a <= b; }
 };
 struct GtRule {
-  template <class T> static T apply(T a, T b, const Inst &) { return a > b; }
+  template <class T> static auto apply(T a, T b, const Inst &) { return a > b; }
 };
 struct GeRule {
-  template <class T> static T apply(T a, T b, const Inst &) { return a >= b; }
+  template <class T> static auto apply(T a, T b, const Inst &) { return a >= b; }
 };
 struct EqRule {
-  template <class T> static T apply(T a, T b, const Inst &) { return a == b; }
+  template <class T> static auto apply(T a, T b, const Inst &) { return a == b; }
 };
 struct NeRule {
-  template <class T> static T apply(T a, T b, const Inst &) { return a != b; }
+  template <class T> static auto apply(T a, T b, const Inst &) { return a != b; }
 };
 
 // Integer arithmetic is exact in doubles, so i32 operands share the float evaluation loop.

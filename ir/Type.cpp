@@ -202,6 +202,17 @@ std::string Dim::str() const {
   return out;
 }
 
+std::vector<Dim::Term> Dim::terms(std::int64_t *denominator) const {
+  std::int64_t lcm = 1;
+  for (const auto &[m, c] : terms_)
+    lcm = std::lcm(lcm, c.den);
+  std::vector<Term> out;
+  for (const auto &[m, c] : terms_)
+    out.push_back(Term{m, c.num * (lcm / c.den)});
+  *denominator = lcm;
+  return out;
+}
+
 std::string shapeStr(const Shape &s) {
   std::string out = "[";
   for (std::size_t i = 0; i < s.size(); ++i) {

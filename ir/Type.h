@@ -40,16 +40,25 @@ public:
   friend Dim operator+(const Dim &a, const Dim &b);
   friend Dim operator-(const Dim &a, const Dim &b);
   friend Dim operator*(const Dim &a, const Dim &b);
-  /// Exact division; nullopt when the quotient is not an integer polynomial (`5/2`, `d/2` is kept
-  /// only as a rational polynomial if `exact` is false).
+  /// Division by a nonzero integer; nullopt when the divisor is not one, or when a constant
+  /// quotient is not an integer (`5/2`). A symbolic quotient may have rational coefficients
+  /// (`d*(d-1)/2`) and is checked when its names are bound.
   static std::optional<Dim> divide(const Dim &a, const Dim &b);
 
   bool operator==(const Dim &o) const { return terms_ == o.terms_; }
   bool operator!=(const Dim &o) const { return !(*this == o); }
   bool operator<(const Dim &o) const { return terms_ < o.terms_; }
 
-  /// `B`, `250`, `2*B+1`, `d*(d-1)/2` is printed expanded: `1/2*d^2-1/2*d` style as `(d*d-d)/2`.
+  /// `B`, `250`, `2*B+1`; rational coefficients print over a common denominator: `(d*d-d)/2`.
   std::string str() const;
+
+  /// The polynomial as integer terms over a common denominator: the value is
+  /// (sum of coefficient * product of names) / denominator. For code that evaluates dimensions.
+  struct Term {
+    std::vector<std::string> names; // with repetition for powers; empty for the constant
+    std::int64_t coefficient;
+  };
+  std::vector<Term> terms(std::int64_t *denominator) const;
 
 private:
   struct Rational {

@@ -6,6 +6,7 @@
 #include "ir/Interpreter.h"
 #include "passes/Autodiff.h"
 #include "runtime/Derivatives.h"
+#include "runtime/Execute.h"
 
 #include <fmt/format.h>
 
@@ -122,11 +123,14 @@ struct Sampler {
   }
 };
 
+/// The engine of the check in progress (the check runs on one thread).
+thread_local Engine checkEngine = Engine::Jit;
+
 double valueAt(const Function &f, const std::vector<Tensor> &args, const DimBinding &dims) {
-  auto r = interpret(f, args, dims);
+  auto r = execute(checkEngine, f, args, dims);
   if (!r)
     return std::nan("");
-  return r->result.data[0];
+  return (*r)[0].data[0];
 }
 
 std::size_t argumentIndex(const Function &f, ValueId arg) {
@@ -231,6 +235,7 @@ std::string CheckReport::table() const {
 Expected<CheckReport> checkModule(const Module &module, const CheckOptions &options) {
   CheckReport report;
   bool found = false;
+  checkEngine = options.jit ? Engine::Jit : Engine::Interp;
   for (const Function &original : module.functions) {
     if (!options.function.empty() && original.name != options.function)
       continue;
@@ -297,7 +302,7 @@ Expected<CheckReport> checkModule(const Module &module, const CheckOptions &opti
         if (references.count(w))
           small.push_back(w);
       if (!small.empty()) {
-        auto grads = gradient(f, small, args, dims, mode);
+        auto grads = gradient(f, small, args, dims, mode, checkEngine);
         if (!grads)
           return grads.takeError();
         for (std::size_t k = 0; k < small.size(); ++k) {
@@ -338,14 +343,14 @@ Expected<CheckReport> checkModule(const Module &module, const CheckOptions &opti
           Function jvp = forwardMode(f, std::vector<ValueId>{w}, 1);
           std::vector<Tensor> full = args;
           full.push_back(v);
-          auto values = interpretAll(jvp, full, dims);
+          auto values = execute(checkEngine, jvp, full, dims);
           if (!values)
             return values.takeError();
-          for (const NamedValue &o : jvp.outputs)
-            if (o.role == OutputRole::Tangent && o.name == "t0")
-              directional = (*values)[o.value].data[0];
+          for (std::size_t i = 0; i < jvp.outputs.size(); ++i)
+            if (jvp.outputs[i].role == OutputRole::Tangent && jvp.outputs[i].name == "t0")
+              directional = (*values)[i + 1].data[0];
         } else {
-          auto grads = gradient(f, {w}, args, dims, mode);
+          auto grads = gradient(f, {w}, args, dims, mode, checkEngine);
           if (!grads)
             return grads.takeError();
           for (std::size_t i = 0; i < v.data.size(); ++i)

@@ -18,16 +18,17 @@ constexpr int kDirectionsPerSweep = 8;
 
 std::int64_t entries(const Tensor &t) { return static_cast<std::int64_t>(t.data.size()); }
 
-/// Evaluates `g` and returns its named results with the given role, in order.
-Expected<std::vector<Tensor>> namedResults(const Function &g, const std::vector<Tensor> &args,
+/// Runs `g` and returns its named results with the given role, in order.
+Expected<std::vector<Tensor>> namedResults(Engine engine, const Function &g,
+                                           const std::vector<Tensor> &args,
                                            const DimBinding &dims, OutputRole role) {
-  auto values = interpretAll(g, args, dims);
+  auto values = execute(engine, g, args, dims);
   if (!values)
     return values.takeError();
   std::vector<Tensor> out;
-  for (const NamedValue &o : g.outputs)
-    if (o.role == role)
-      out.push_back((*values)[o.value]);
+  for (std::size_t i = 0; i < g.outputs.size(); ++i)
+    if (g.outputs[i].role == role)
+      out.push_back(std::move((*values)[i + 1]));
   return out;
 }
 
@@ -53,7 +54,7 @@ std::vector<Tensor> wrtValues(const Function &f, const std::vector<ValueId> &wrt
 /// `perSlot` tangent results per direction: its value's and its outputs') for every basis
 /// direction; `visit(direction, tangents)` receives the tangent results of one direction.
 template <class Visit>
-std::optional<Diagnostics> sweepDirections(const Function &jvp, std::size_t perSlot,
+std::optional<Diagnostics> sweepDirections(Engine engine, const Function &jvp, std::size_t perSlot,
                                            const std::vector<Tensor> &args,
                                            const DimBinding &dims,
                                            const std::vector<Tensor> &wrtValues, Visit visit) {
@@ -71,7 +72,7 @@ std::optional<Diagnostics> sweepDirections(const Function &jvp, std::size_t perS
           t.data[static_cast<std::size_t>(dirs[d].entry)] = 1;
         full.push_back(std::move(t));
       }
-    auto tangents = namedResults(jvp, full, dims, OutputRole::Tangent);
+    auto tangents = namedResults(engine, jvp, full, dims, OutputRole::Tangent);
     if (!tangents)
       return tangents.takeError();
     // The tangents forward mode added come last (the function it differentiated may have had
@@ -91,12 +92,12 @@ Tensor jacobianBlock(const Tensor &value, const Tensor &arg) {
   return Tensor(value.dtype, shape);
 }
 
-Expected<Tensor> valueOf(const Function &f, const std::vector<Tensor> &args,
+Expected<Tensor> valueOf(Engine engine, const Function &f, const std::vector<Tensor> &args,
                          const DimBinding &dims) {
-  auto r = interpret(f, args, dims);
+  auto r = execute(engine, f, args, dims);
   if (!r)
     return r.takeError();
-  return r->result;
+  return std::move((*r)[0]);
 }
 
 Derivatives named(const Function &f, const std::vector<ValueId> &wrt, std::vector<Tensor> values) {
@@ -118,21 +119,19 @@ std::vector<ValueId> sameArguments(const Function &f, const std::vector<ValueId>
 /// Forward-mode derivatives of every tangent result of `f` (value first, then outputs) by sweeping
 /// basis directions: block[r][a] is d(result r)/d(wrt a), shaped result.shape + a.shape.
 Expected<std::vector<std::vector<Tensor>>>
-forwardBlocks(const Function &f, const std::vector<ValueId> &wrt, const std::vector<Tensor> &args,
-              const DimBinding &dims, const std::string &tag) {
-  auto values = interpretAll(f, args, dims);
+forwardBlocks(Engine engine, const Function &f, const std::vector<ValueId> &wrt,
+              const std::vector<Tensor> &args, const DimBinding &dims, const std::string &tag) {
+  auto values = execute(engine, f, args, dims);
   if (!values)
     return values.takeError();
-  std::vector<Tensor> results{(*values)[f.result]};
-  for (const NamedValue &o : f.outputs)
-    results.push_back((*values)[o.value]);
+  std::vector<Tensor> results = std::move(*values);
   std::vector<Tensor> inputs = wrtValues(f, wrt, args);
   std::vector<std::vector<Tensor>> blocks(results.size());
   for (std::size_t r = 0; r < results.size(); ++r)
     for (const Tensor &in : inputs)
       blocks[r].push_back(jacobianBlock(results[r], in));
   Function jvp = forwardMode(f, wrt, kDirectionsPerSweep, tag);
-  auto err = sweepDirections(jvp, results.size(), args, dims, inputs, [&](Direction d, std::span<const Tensor> t) {
+  auto err = sweepDirections(engine, jvp, results.size(), args, dims, inputs, [&](Direction d, std::span<const Tensor> t) {
     for (std::size_t r = 0; r < results.size(); ++r) {
       Tensor &block = blocks[r][d.arg];
       std::int64_t n = entries(inputs[d.arg]);
@@ -161,7 +160,7 @@ const char *diffModeName(DiffMode m) {
 
 Expected<Derivatives> gradient(const Function &f, const std::vector<ValueId> &wrt,
                                const std::vector<Tensor> &args, const DimBinding &dims,
-                               DiffMode mode) {
+                               DiffMode mode, Engine engine) {
   if (!f.typeOf(f.result).isScalar())
     return makeDiagnostic(fmt::format("the gradient needs a scalar value, but '{}' returns {}; "
                                       "use the Jacobian",
@@ -170,13 +169,13 @@ Expected<Derivatives> gradient(const Function &f, const std::vector<ValueId> &wr
   case DiffMode::Reverse:
   case DiffMode::Symbolic: {
     Function g = mode == DiffMode::Reverse ? reverseMode(f, wrt) : symbolicGradient(f, wrt);
-    auto grads = namedResults(g, args, dims, OutputRole::Gradient);
+    auto grads = namedResults(engine, g, args, dims, OutputRole::Gradient);
     if (!grads)
       return grads.takeError();
     return named(f, wrt, std::move(*grads));
   }
   case DiffMode::Forward: {
-    auto blocks = forwardBlocks(f, wrt, args, dims, "t");
+    auto blocks = forwardBlocks(engine, f, wrt, args, dims, "t");
     if (!blocks)
       return blocks.takeError();
     return named(f, wrt, std::move((*blocks)[0]));
@@ -187,17 +186,17 @@ Expected<Derivatives> gradient(const Function &f, const std::vector<ValueId> &wr
 
 Expected<Derivatives> jacobian(const Function &f, const std::vector<ValueId> &wrt,
                                const std::vector<Tensor> &args, const DimBinding &dims,
-                               DiffMode mode) {
+                               DiffMode mode, Engine engine) {
   if (mode == DiffMode::Forward) {
-    auto blocks = forwardBlocks(f, wrt, args, dims, "t");
+    auto blocks = forwardBlocks(engine, f, wrt, args, dims, "t");
     if (!blocks)
       return blocks.takeError();
     return named(f, wrt, std::move((*blocks)[0]));
   }
   if (f.typeOf(f.result).isScalar())
-    return gradient(f, wrt, args, dims, mode);
+    return gradient(f, wrt, args, dims, mode, engine);
   // Reverse (and symbolic): one cotangent sweep per entry of the value.
-  auto value = valueOf(f, args, dims);
+  auto value = valueOf(engine, f, args, dims);
   if (!value)
     return value.takeError();
   std::vector<Tensor> inputs = wrtValues(f, wrt, args);
@@ -210,7 +209,7 @@ Expected<Derivatives> jacobian(const Function &f, const std::vector<ValueId> &wr
     Tensor seed = zerosLike(*value);
     seed.data[static_cast<std::size_t>(i)] = 1;
     full.push_back(seed);
-    auto grads = namedResults(g, full, dims, OutputRole::Gradient);
+    auto grads = namedResults(engine, g, full, dims, OutputRole::Gradient);
     if (!grads)
       return grads.takeError();
     for (std::size_t a = 0; a < inputs.size(); ++a)
@@ -222,7 +221,8 @@ Expected<Derivatives> jacobian(const Function &f, const std::vector<ValueId> &wr
 
 Expected<std::vector<HessianBlock>> hessian(const Function &f, const std::vector<ValueId> &wrt,
                                             const std::vector<Tensor> &args,
-                                            const DimBinding &dims, DiffMode mode) {
+                                            const DimBinding &dims, DiffMode mode,
+                                            Engine engine) {
   if (!f.typeOf(f.result).isScalar())
     return makeDiagnostic(fmt::format("the Hessian needs a scalar value, but '{}' returns {}",
                                       f.name, f.typeOf(f.result).str()));
@@ -248,7 +248,7 @@ Expected<std::vector<HessianBlock>> hessian(const Function &f, const std::vector
             t.data[static_cast<std::size_t>(e)] = 1;
           full.push_back(std::move(t));
         }
-        auto blocks = forwardBlocks(inner, innerWrt, full, dims, "t");
+        auto blocks = forwardBlocks(engine, inner, innerWrt, full, dims, "t");
         if (!blocks)
           return blocks.takeError();
         // The inner tangent "u0" is the first tangent output of `inner`: results are the value,
@@ -264,7 +264,7 @@ Expected<std::vector<HessianBlock>> hessian(const Function &f, const std::vector
     return out;
   }
   Function g = mode == DiffMode::Reverse ? reverseMode(f, wrt) : symbolicGradient(f, wrt);
-  auto blocks = forwardBlocks(g, sameArguments(f, wrt, g), args, dims, "t");
+  auto blocks = forwardBlocks(engine, g, sameArguments(f, wrt, g), args, dims, "t");
   if (!blocks)
     return blocks.takeError();
   // Results of g: value, f's outputs, then one gradient per argument of wrt.

@@ -1,10 +1,11 @@
-// Numeric derivatives of a function at a point, by any of the three modes, through the reference
-// interpreter: gradients, Jacobians and Hessians (LANGUAGE.md §5, §6).
+// Numeric derivatives of a function at a point, by any of the three modes, on either engine:
+// gradients, Jacobians and Hessians (LANGUAGE.md §5, §6).
 #pragma once
 
 #include "ir/Function.h"
 #include "ir/Interpreter.h"
 #include "ir/Tensor.h"
+#include "runtime/Execute.h"
 #include "nabla/Diagnostic.h"
 
 #include <string>
@@ -34,18 +35,19 @@ struct HessianBlock {
 /// The gradient of a scalar-valued `f` w.r.t. `wrt` (argument values of `f`).
 Expected<Derivatives> gradient(const Function &f, const std::vector<ValueId> &wrt,
                                const std::vector<Tensor> &args, const DimBinding &dims,
-                               DiffMode mode);
+                               DiffMode mode, Engine engine = Engine::Interp);
 
 /// The Jacobian of `f`'s value w.r.t. each of `wrt`: forward mode sweeps input directions,
 /// reverse mode sweeps output cotangents.
 Expected<Derivatives> jacobian(const Function &f, const std::vector<ValueId> &wrt,
                                const std::vector<Tensor> &args, const DimBinding &dims,
-                               DiffMode mode);
+                               DiffMode mode, Engine engine = Engine::Interp);
 
 /// The Hessian of a scalar-valued `f`, every block H[a][b] for a, b in `wrt`, by forward mode over
 /// the gradient that `mode` computes.
 Expected<std::vector<HessianBlock>> hessian(const Function &f, const std::vector<ValueId> &wrt,
                                             const std::vector<Tensor> &args,
-                                            const DimBinding &dims, DiffMode mode);
+                                            const DimBinding &dims, DiffMode mode,
+                                            Engine engine = Engine::Interp);
 
 } // namespace nabla

@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev                       # JSON inputs and outputs
   libfmt-dev                               # formatting
   libgtest-dev libbenchmark-dev            # tests and benchmarks
+  libopenblas-dev                          # large matrix products; the benchmarks' baseline
 )
 
 missing=()

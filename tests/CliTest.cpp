@@ -3,7 +3,10 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
+#include <sstream>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -66,19 +69,56 @@ TEST(Cli, EvalTakesTensorsInline) {
 TEST(Cli, NerWindowEvaluatesFromJsonInputs) {
   // Reference: the same window classifier written out in plain Python floats.
   CliResult r = runNabla("eval examples/ner_window.nabla --inputs examples/ner_window.inputs.json "
-                "--dim V=20 --dim d=4 --json");
+                        "--dim V=20 --dim d=4 --json --engine interp");
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_EQ(r.out, "{\"value\":0.7199337876203341,\"outputs\":{\"p\":0.4867844860521503}}\n");
 }
 
 TEST(Cli, MlpEvaluatesFromJsonInputsInF32) {
   // Plain Python in f64 gives 0.8143408927405149; f32 arithmetic rounds it to this float.
-  CliResult r = runNabla("eval examples/mlp.nabla --inputs examples/mlp.inputs.json --dim D=6 --dim H=5 "
-                "--dim C=3 --json");
+  CliResult r = runNabla("eval examples/mlp.nabla --inputs examples/mlp.inputs.json --dim D=6 "
+                        "--dim H=5 --dim C=3 --json --engine interp");
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("{\"value\":0.8143409,\"outputs\":{\"pred\":[[0.44914535,"),
             std::string::npos)
       << r.out;
+}
+
+TEST(Cli, JitAgreesWithTheInterpreterOnTheExamples) {
+  // The compiled code prints the same numbers up to the last digit or so (different libm and
+  // summation order); compare as numbers.
+  for (const char *args :
+       {"eval examples/ner_window.nabla --inputs examples/ner_window.inputs.json --dim V=20 "
+        "--dim d=4 --grad",
+        "eval examples/mlp.nabla --inputs examples/mlp.inputs.json --dim D=6 --dim H=5 --dim C=3 "
+        "--grad",
+        "eval examples/lectures.nabla --fn g --at 'x1=2,x2=5' --grad --hessian"}) {
+    CliResult jit = runNabla(std::string(args) + " --engine jit");
+    CliResult interp = runNabla(std::string(args) + " --engine interp");
+    ASSERT_EQ(jit.exitCode, 0) << jit.err;
+    ASSERT_EQ(interp.exitCode, 0) << interp.err;
+    std::istringstream a(jit.out), b(interp.out);
+    std::string wordA, wordB;
+    int numbers = 0;
+    while (a >> wordA && b >> wordB) {
+      // Compare token by token: numbers within 1e-6 relative (f32 in mlp), words exactly.
+      auto strip = [](std::string w) {
+        w.erase(std::remove_if(w.begin(), w.end(), [](char c) { return c == '[' || c == ']' || c == ','; }),
+                w.end());
+        return w;
+      };
+      std::string x = strip(wordA), y = strip(wordB);
+      char *endX = nullptr, *endY = nullptr;
+      double vx = std::strtod(x.c_str(), &endX), vy = std::strtod(y.c_str(), &endY);
+      if (!x.empty() && *endX == '\0' && !y.empty() && *endY == '\0') {
+        EXPECT_NEAR(vx, vy, 1e-6 * std::max(1.0, std::fabs(vy))) << args;
+        ++numbers;
+      } else {
+        EXPECT_EQ(x, y) << args;
+      }
+    }
+    EXPECT_GT(numbers, 3) << args;
+  }
 }
 
 TEST(Cli, MisshapenParamNamesTheEntryAndBothShapes) {

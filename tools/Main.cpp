@@ -6,7 +6,9 @@
 #include "passes/DeadCode.h"
 #include "passes/Symbolic.h"
 #include "nabla/Check.h"
+#include "codegen/Jit.h"
 #include "runtime/Derivatives.h"
+#include "runtime/Execute.h"
 #include "runtime/Json.h"
 #include "tools/Driver.h"
 
@@ -26,7 +28,7 @@ struct EvalOptions {
   std::string at;
   std::string inputs;
   std::vector<std::string> dims;
-  std::string engine = "interp";
+  std::string engine = "jit";
   std::string mode = "reverse";
   std::string wrt;
   bool grad = false;
@@ -103,9 +105,13 @@ int runEval(const EvalOptions &o) {
   auto args = collectArguments(f, *values, o.at.empty() ? o.inputs : "--at", *dims);
   if (!args)
     return report(args.error());
-  auto result = interpret(f, *args, *dims);
-  if (!result)
-    return report(result.error());
+  Engine engine = o.engine == "interp" ? Engine::Interp : Engine::Jit;
+  auto computed = execute(engine, f, *args, *dims);
+  if (!computed)
+    return report(computed.error());
+  Evaluation evaluation{(*computed)[0],
+                        std::vector<Tensor>(computed->begin() + 1, computed->end())};
+  const Evaluation *result = &evaluation;
   auto bound = bindDimensions(f, *args, *dims);
   if (!bound)
     return report(bound.error());
@@ -123,19 +129,19 @@ int runEval(const EvalOptions &o) {
   Derivatives grads, jac;
   std::vector<HessianBlock> hess;
   if (o.grad) {
-    auto g = gradient(f, wrtIds, *args, *bound, mode);
+    auto g = gradient(f, wrtIds, *args, *bound, mode, engine);
     if (!g)
       return report(g.error());
     grads = std::move(*g);
   }
   if (o.jacobian) {
-    auto j = jacobian(f, wrtIds, *args, *bound, mode);
+    auto j = jacobian(f, wrtIds, *args, *bound, mode, engine);
     if (!j)
       return report(j.error());
     jac = std::move(*j);
   }
   if (o.hessian) {
-    auto h = hessian(f, wrtIds, *args, *bound, mode);
+    auto h = hessian(f, wrtIds, *args, *bound, mode, engine);
     if (!h)
       return report(h.error());
     hess = std::move(*h);
@@ -186,6 +192,7 @@ int runEval(const EvalOptions &o) {
 struct CheckCommandOptions {
   std::string file;
   std::string fn;
+  std::string engine = "jit";
   std::uint64_t seed = 1;
   std::vector<std::string> dims;
 };
@@ -206,6 +213,7 @@ int runCheck(const CheckCommandOptions &o) {
   options.seed = o.seed;
   options.function = o.fn;
   options.dims = *dims;
+  options.jit = o.engine == "jit";
   auto result = checkModule(*module, options);
   if (!result)
     return report(result.error());
@@ -283,7 +291,29 @@ int runEmit(const EmitOptions &o) {
   Module out;
   for (const Function *f : chosen)
     out.functions.push_back(eliminateDeadCode(*f));
-  std::cout << print(out);
+  if (o.stage == "ir") {
+    std::cout << print(out);
+    return kSuccess;
+  }
+  if (o.stage == "grad-ir") {
+    for (std::size_t i = 0; i < out.functions.size(); ++i) {
+      const Function &f = out.functions[i];
+      auto wrt = selectArguments(f, {});
+      if (!f.typeOf(f.result).isScalar())
+        continue;
+      std::cout << (i ? "\n" : "") << print(reverseMode(f, std::get<std::vector<ValueId>>(wrt)));
+    }
+    return kSuccess;
+  }
+  auto jit = codegen::Jit::instance();
+  if (!jit)
+    return report(jit.error());
+  for (const Function &f : out.functions) {
+    auto text = o.stage == "asm" ? (*jit)->assembly(f) : (*jit)->llvmIr(f, true);
+    if (!text)
+      return report(text.error());
+    std::cout << *text;
+  }
   return kSuccess;
 }
 
@@ -302,8 +332,10 @@ int run(int argc, char **argv) {
                                      "A JSON file with one entry per input and param");
   at->excludes(inputs);
   evalCmd->add_option("--dim", eval.dims, "Bind a dimension, e.g. --dim B=64 (repeatable)");
-  evalCmd->add_option("--engine", eval.engine, "Execution engine")
-      ->check(CLI::IsMember({"interp"}));
+  evalCmd->add_option("--engine", eval.engine,
+                      "jit: native code compiled in process (default); interp: the reference "
+                      "interpreter")
+      ->check(CLI::IsMember({"jit", "interp"}));
   evalCmd->add_flag("--grad", eval.grad, "Also print the gradient (the value must be a scalar)");
   evalCmd->add_flag("--jacobian", eval.jacobian, "Also print the Jacobian");
   evalCmd->add_flag("--hessian", eval.hessian, "Also print the Hessian (forward over the gradient)");
@@ -321,6 +353,8 @@ int run(int argc, char **argv) {
   checkCmd->add_option("--fn", check.fn, "Only this fn or model");
   checkCmd->add_option("--seed", check.seed, "Seed of the random inputs");
   checkCmd->add_option("--dim", check.dims, "Bind a dimension, e.g. --dim B=4 (repeatable)");
+  checkCmd->add_option("--engine", check.engine, "jit (default) or interp")
+      ->check(CLI::IsMember({"jit", "interp"}));
 
   DiffOptions diff;
   CLI::App *diffCmd =
@@ -333,9 +367,12 @@ int run(int argc, char **argv) {
 
   EmitOptions emit;
   CLI::App *emitCmd = app.add_subcommand("emit", "Print a stage of the compilation pipeline");
-  emitCmd->add_option("STAGE", emit.stage, "ir: the typed tensor IR")
+  emitCmd
+      ->add_option("STAGE", emit.stage,
+                   "ir: the typed tensor IR; grad-ir: its reverse-mode gradient IR; llvm: the "
+                   "optimized LLVM IR of the kernels; asm: their host assembly")
       ->required()
-      ->check(CLI::IsMember({"ir"}));
+      ->check(CLI::IsMember({"ir", "grad-ir", "llvm", "asm"}));
   emitCmd->add_option("FILE", emit.file, "A .nabla file")->required();
   emitCmd->add_option("--fn", emit.fn, "Only this fn or model");
   emitCmd->add_option("--dim", emit.dims, "Bind a dimension, e.g. --dim d=16 (repeatable)");

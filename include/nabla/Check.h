@@ -20,6 +20,8 @@ struct CheckOptions {
   /// Arguments with at most this many entries are checked entry by entry; larger ones by a
   /// random-direction Taylor test.
   std::size_t entrywiseLimit = 64;
+  /// Run on JIT-compiled code (true) or the reference interpreter.
+  bool jit = true;
 };
 
 /// One verdict: one argument of one function, by one mode.

@@ -1,0 +1,249 @@
+// The ORC LLJIT, the optimization pipeline and the kernel cache.
+#include "codegen/Jit.h"
+
+#include "codegen/Lowering.h"
+#include "codegen/RuntimeSupport.h"
+#include "ir/Printer.h"
+
+#ifdef NABLA_HAVE_BLAS
+#include <cblas.h>
+#endif
+
+#include <llvm/Analysis/TargetLibraryInfo.h>
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/DynamicLibrary.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+#include <llvm/TargetParser/Host.h>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+
+namespace nabla::codegen {
+
+namespace {
+
+
+/// The host's features as an LLVM feature string (`+avx512f,+fma,...`).
+std::string hostFeatures() {
+  std::string out;
+  for (const auto &feature : llvm::sys::getHostCPUFeatures())
+    out += (out.empty() ? "" : ",") + std::string(feature.second ? "+" : "-") +
+           feature.first().str();
+  return out;
+}
+
+} // namespace
+
+struct Jit::State {
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  std::unique_ptr<llvm::TargetMachine> machine;
+  std::string cpu, features;
+  std::mutex mutex;
+  std::unordered_map<std::string, Kernel> cache;
+  int next = 0;
+
+  /// Targets the host and optimizes at O3, with glibc's libmvec as the vector math library so
+  /// that loops over exp, log, sin, ... vectorize.
+  void optimize(llvm::Module &m) {
+    m.setDataLayout(machine->createDataLayout());
+    m.setTargetTriple(machine->getTargetTriple().str());
+    for (llvm::Function &fn : m) {
+      if (fn.isDeclaration())
+        continue;
+      fn.addFnAttr("target-cpu", cpu);
+      fn.addFnAttr("target-features", features);
+    }
+    llvm::LoopAnalysisManager lam;
+    llvm::FunctionAnalysisManager fam;
+    llvm::CGSCCAnalysisManager cgam;
+    llvm::ModuleAnalysisManager mam;
+    llvm::PipelineTuningOptions tuning;
+    tuning.LoopVectorization = true;
+    tuning.SLPVectorization = true;
+    tuning.LoopInterleaving = false;
+    llvm::PassBuilder pb(machine.get(), tuning);
+    llvm::TargetLibraryInfoImpl tlii(machine->getTargetTriple());
+    tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86,
+                                            machine->getTargetTriple());
+    fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
+    pb.registerModuleAnalyses(mam);
+    pb.registerCGSCCAnalyses(cgam);
+    pb.registerFunctionAnalyses(fam);
+    pb.registerLoopAnalyses(lam);
+    pb.crossRegisterProxies(lam, fam, cgam, mam);
+    llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+    mpm.run(m, mam);
+  }
+
+  /// Lowers `f` into a fresh module, verified; optimized when asked.
+  Expected<std::unique_ptr<llvm::Module>> build(const Function &f, llvm::LLVMContext &context,
+                                                const std::string &symbol, bool optimized) {
+    std::unique_ptr<llvm::Module> m;
+    try {
+      m = lowerToLlvm(f, context, symbol);
+    } catch (const std::exception &e) {
+      return makeDiagnostic(fmt::format("cannot compile '{}': {}", f.name, e.what()));
+    }
+    std::string problems;
+    llvm::raw_string_ostream os(problems);
+    if (llvm::verifyModule(*m, &os))
+      return makeDiagnostic(fmt::format("internal error: invalid LLVM IR for '{}': {}", f.name,
+                                        problems));
+    if (optimized)
+      optimize(*m);
+    return m;
+  }
+};
+
+Jit::Jit() : state_(std::make_unique<State>()) {}
+
+Jit::~Jit() = default;
+
+Expected<Jit *> Jit::instance() {
+  static std::once_flag once;
+  static std::unique_ptr<Jit> jit;
+  static std::string failure;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();
+    // Vector math: libmvec's _ZGV* entry points, resolved in the process like libm's.
+    llvm::sys::DynamicLibrary::LoadLibraryPermanently("libmvec.so.1");
+    auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
+    if (!builder) {
+      failure = llvm::toString(builder.takeError());
+      return;
+    }
+    std::unique_ptr<Jit> made(new Jit());
+    State &s = *made->state_;
+    s.cpu = llvm::sys::getHostCPUName().str();
+    s.features = hostFeatures();
+    builder->setCPU(s.cpu);
+    builder->getFeatures().addFeaturesVector({});
+    for (const auto &feature : llvm::sys::getHostCPUFeatures())
+      builder->getFeatures().AddFeature(feature.first(), feature.second);
+    builder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+    auto machine = builder->createTargetMachine();
+    if (!machine) {
+      failure = llvm::toString(machine.takeError());
+      return;
+    }
+    s.machine = std::move(*machine);
+    auto lljit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*builder).create();
+    if (!lljit) {
+      failure = llvm::toString(lljit.takeError());
+      return;
+    }
+    s.jit = std::move(*lljit);
+    llvm::orc::JITDylib &dylib = s.jit->getMainJITDylib();
+    auto process = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+        s.jit->getDataLayout().getGlobalPrefix());
+    if (!process) {
+      failure = llvm::toString(process.takeError());
+      return;
+    }
+    dylib.addGenerator(std::move(*process));
+    // nabla's special functions, by address: they need not be exported by the executable.
+    llvm::orc::SymbolMap support;
+    auto flags = llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable;
+    support[s.jit->mangleAndIntern(runtimeSymbolName(0))] = {
+        llvm::orc::ExecutorAddr::fromPtr(&nabla_rt_lgamma), flags};
+    support[s.jit->mangleAndIntern(runtimeSymbolName(1))] = {
+        llvm::orc::ExecutorAddr::fromPtr(&nabla_rt_digamma), flags};
+    support[s.jit->mangleAndIntern(runtimeSymbolName(2))] = {
+        llvm::orc::ExecutorAddr::fromPtr(&nabla_rt_trigamma), flags};
+    support[s.jit->mangleAndIntern(runtimeSymbolName(3))] = {
+        llvm::orc::ExecutorAddr::fromPtr(&nabla_rt_polygamma), flags};
+#ifdef NABLA_HAVE_BLAS
+    // Referenced here so that the linker keeps OpenBLAS even with --as-needed.
+    support[s.jit->mangleAndIntern("cblas_dgemm")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&cblas_dgemm), flags};
+    support[s.jit->mangleAndIntern("cblas_sgemm")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&cblas_sgemm), flags};
+#endif
+    if (auto err = dylib.define(llvm::orc::absoluteSymbols(std::move(support)))) {
+      failure = llvm::toString(std::move(err));
+      return;
+    }
+    jit = std::move(made);
+  });
+  if (!jit)
+    return makeDiagnostic("cannot start the JIT: " + failure);
+  return jit.get();
+}
+
+Expected<Kernel> Jit::compile(const Function &f) {
+  State &s = *state_;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  std::string key = print(f);
+  if (auto it = s.cache.find(key); it != s.cache.end())
+    return it->second;
+  std::string symbol = fmt::format("nabla_kernel_{}", s.next++);
+  auto context = std::make_unique<llvm::LLVMContext>();
+  auto t0 = std::chrono::steady_clock::now();
+  auto module = s.build(f, *context, symbol, true);
+  if (!module)
+    return module.takeError();
+  auto t1 = std::chrono::steady_clock::now();
+  if (auto err = s.jit->addIRModule(
+          llvm::orc::ThreadSafeModule(std::move(*module), std::move(context))))
+    return makeDiagnostic("JIT: " + llvm::toString(std::move(err)));
+  auto run = s.jit->lookup(symbol);
+  if (!run)
+    return makeDiagnostic("JIT: " + llvm::toString(run.takeError()));
+  auto workspace = s.jit->lookup(symbol + "_workspace");
+  if (!workspace)
+    return makeDiagnostic("JIT: " + llvm::toString(workspace.takeError()));
+  Kernel kernel{run->toPtr<Kernel::Run>(), workspace->toPtr<Kernel::WorkspaceSize>()};
+  auto t2 = std::chrono::steady_clock::now();
+  if (std::getenv("NABLA_JIT_TIMING"))
+    fmt::print(stderr, "jit {}: lower+optimize {:.1f} ms, codegen+link {:.1f} ms\n", f.name,
+               std::chrono::duration<double, std::milli>(t1 - t0).count(),
+               std::chrono::duration<double, std::milli>(t2 - t1).count());
+  s.cache.emplace(std::move(key), kernel);
+  return kernel;
+}
+
+Expected<std::string> Jit::llvmIr(const Function &f, bool optimized) {
+  State &s = *state_;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  llvm::LLVMContext context;
+  auto module = s.build(f, context, f.name, optimized);
+  if (!module)
+    return module.takeError();
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  (*module)->print(os, nullptr);
+  return text;
+}
+
+Expected<std::string> Jit::assembly(const Function &f) {
+  State &s = *state_;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  llvm::LLVMContext context;
+  auto module = s.build(f, context, f.name, true);
+  if (!module)
+    return module.takeError();
+  llvm::SmallString<0> text;
+  llvm::raw_svector_ostream os(text);
+  llvm::legacy::PassManager pm;
+  if (s.machine->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::AssemblyFile))
+    return makeDiagnostic("this target cannot emit assembly");
+  pm.run(**module);
+  return std::string(text.str());
+}
+
+} // namespace nabla::codegen

@@ -1,0 +1,1136 @@
+// Lowering of the tensor IR to LLVM IR.
+//
+// Every value is either materialized (a buffer: an argument, a result, or workspace) or fused:
+// elementwise ops, broadcasts, constants and index ramps used once are computed inside the loop
+// of the value that consumes them, so that a chain of elementwise ops is one loop and a
+// reduction reads its (elementwise) input without storing it. Elementwise math comes from the
+// ops' own scalar definitions (OpInfo::lowerScalar) through an LLVM ScalarEmitter.
+#include "codegen/Lowering.h"
+
+#include "ir/OpTable.h"
+#include "ir/ScalarEmitter.h"
+
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/DerivedTypes.h>
+#include <llvm/IR/Function.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+
+#include <fmt/format.h>
+
+#include <map>
+
+namespace nabla::codegen {
+
+namespace {
+
+using llvm::IRBuilder;
+using llvm::Value;
+
+constexpr const char *kRuntimeSymbols[] = {"nabla_rt_lgamma", "nabla_rt_digamma",
+                                           "nabla_rt_trigamma", "nabla_rt_polygamma"};
+
+/// A multi-index into a value, one i64 per dimension.
+using Index = std::vector<Value *>;
+
+/// Elementwise math as LLVM instructions of one element type.
+class LlvmScalarEmitter final : public ScalarEmitter {
+public:
+  LlvmScalarEmitter(IRBuilder<> &b, llvm::Module &m, llvm::Type *type) : b_(b), m_(m), type_(type) {}
+
+  Handle constant(double v) override {
+    if (type_->isIntegerTy())
+      return llvm::ConstantInt::get(type_, static_cast<std::uint64_t>(static_cast<std::int64_t>(v)),
+                                    true);
+    return llvm::ConstantFP::get(type_, v);
+  }
+
+  Handle call(MathFn fn, Handle x) override {
+    Value *v = value(x);
+    if (type_->isIntegerTy()) {
+      if (fn == MathFn::Neg)
+        return b_.CreateNeg(v);
+      if (fn == MathFn::Abs)
+        return b_.CreateBinaryIntrinsic(llvm::Intrinsic::abs, v, b_.getFalse());
+    }
+    switch (fn) {
+    case MathFn::Neg:
+      return b_.CreateFNeg(v);
+    case MathFn::Exp:
+      return b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp, v);
+    case MathFn::Log:
+      return b_.CreateUnaryIntrinsic(llvm::Intrinsic::log, v);
+    case MathFn::Sqrt:
+      return b_.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, v);
+    case MathFn::Sin:
+      return b_.CreateUnaryIntrinsic(llvm::Intrinsic::sin, v);
+    case MathFn::Cos:
+      return b_.CreateUnaryIntrinsic(llvm::Intrinsic::cos, v);
+    case MathFn::Abs:
+      return b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, v);
+    case MathFn::Tan:
+      return libm("tan", v);
+    case MathFn::Tanh:
+      return libm("tanh", v);
+    case MathFn::Log1p:
+      return libm("log1p", v);
+    case MathFn::Expm1:
+      return libm("expm1", v);
+    case MathFn::Erf:
+      return libm("erf", v);
+    case MathFn::Lgamma:
+      return support(0, v);
+    case MathFn::Digamma:
+      return support(1, v);
+    case MathFn::Trigamma:
+      return support(2, v);
+    }
+    return v;
+  }
+
+  Handle polygamma(int order, Handle x) override {
+    llvm::Type *f64 = b_.getDoubleTy();
+    llvm::FunctionCallee callee = m_.getOrInsertFunction(
+        kRuntimeSymbols[3], llvm::FunctionType::get(f64, {b_.getInt32Ty(), f64}, false));
+    markPure(callee);
+    Value *arg = b_.CreateFPCast(value(x), f64);
+    return b_.CreateFPCast(b_.CreateCall(callee, {b_.getInt32(order), arg}), type_);
+  }
+
+  Handle binary(MathOp op, Handle a, Handle c) override {
+    Value *x = value(a), *y = value(c);
+    if (type_->isIntegerTy()) {
+      switch (op) {
+      case MathOp::Add:
+        return b_.CreateAdd(x, y);
+      case MathOp::Sub:
+        return b_.CreateSub(x, y);
+      case MathOp::Mul:
+        return b_.CreateMul(x, y);
+      case MathOp::Div:
+      case MathOp::Pow:
+        break; // the type rules keep i32 out of these
+      }
+    }
+    switch (op) {
+    case MathOp::Add:
+      return b_.CreateFAdd(x, y);
+    case MathOp::Sub:
+      return b_.CreateFSub(x, y);
+    case MathOp::Mul:
+      return b_.CreateFMul(x, y);
+    case MathOp::Div:
+      return b_.CreateFDiv(x, y);
+    case MathOp::Pow:
+      return b_.CreateBinaryIntrinsic(llvm::Intrinsic::pow, x, y);
+    }
+    return x;
+  }
+
+  Handle compare(MathCmp cmp, Handle a, Handle c) override {
+    Value *x = value(a), *y = value(c);
+    if (type_->isIntegerTy()) {
+      static const llvm::CmpInst::Predicate preds[] = {
+          llvm::CmpInst::ICMP_SLT, llvm::CmpInst::ICMP_SLE, llvm::CmpInst::ICMP_SGT,
+          llvm::CmpInst::ICMP_SGE, llvm::CmpInst::ICMP_EQ,  llvm::CmpInst::ICMP_NE};
+      return b_.CreateICmp(preds[static_cast<int>(cmp)], x, y);
+    }
+    // Ordered comparisons, except != which is true for NaN, as in C++.
+    static const llvm::CmpInst::Predicate preds[] = {
+        llvm::CmpInst::FCMP_OLT, llvm::CmpInst::FCMP_OLE, llvm::CmpInst::FCMP_OGT,
+        llvm::CmpInst::FCMP_OGE, llvm::CmpInst::FCMP_OEQ, llvm::CmpInst::FCMP_UNE};
+    return b_.CreateFCmp(preds[static_cast<int>(cmp)], x, y);
+  }
+
+  Handle maskOr(Handle a, Handle c) override { return b_.CreateOr(value(a), value(c)); }
+
+  Handle select(Handle mask, Handle a, Handle c) override {
+    return b_.CreateSelect(value(mask), value(a), value(c));
+  }
+
+private:
+  static Value *value(Handle h) { return static_cast<Value *>(h); }
+
+  // Math functions without side effects (no errno): LLVM may then vectorize them through libmvec.
+  static void markPure(llvm::FunctionCallee callee) {
+    if (auto *fn = llvm::dyn_cast<llvm::Function>(callee.getCallee())) {
+      fn->setDoesNotAccessMemory();
+      fn->setDoesNotThrow();
+      fn->setWillReturn();
+    }
+  }
+
+  Value *libm(const std::string &name, Value *x) {
+    std::string symbol = type_->isFloatTy() ? name + "f" : name;
+    llvm::FunctionCallee callee =
+        m_.getOrInsertFunction(symbol, llvm::FunctionType::get(type_, {type_}, false));
+    markPure(callee);
+    return b_.CreateCall(callee, {x});
+  }
+
+  /// nabla's own special functions are double-precision; float arguments are widened.
+  Value *support(int which, Value *x) {
+    llvm::Type *f64 = b_.getDoubleTy();
+    llvm::FunctionCallee callee =
+        m_.getOrInsertFunction(kRuntimeSymbols[which], llvm::FunctionType::get(f64, {f64}, false));
+    markPure(callee);
+    return b_.CreateFPCast(b_.CreateCall(callee, {b_.CreateFPCast(x, f64)}), type_);
+  }
+
+  IRBuilder<> &b_;
+  llvm::Module &m_;
+  llvm::Type *type_;
+};
+
+class KernelEmitter {
+public:
+  KernelEmitter(const Function &f, llvm::Module &m, const std::string &symbol)
+      : f_(f), m_(m), ctx_(m.getContext()), b_(ctx_), symbol_(symbol) {}
+
+  void run() {
+    planMaterialization();
+    emitWorkspaceFunction();
+    emitKernel();
+  }
+
+private:
+  // ----- types ---------------------------------------------------------------------------------
+
+  llvm::Type *registerType(DType t) {
+    switch (t) {
+    case DType::F32:
+      return b_.getFloatTy();
+    case DType::F64:
+      return b_.getDoubleTy();
+    case DType::I32:
+      return b_.getInt32Ty();
+    case DType::Bool:
+      return b_.getInt1Ty();
+    }
+    return b_.getDoubleTy();
+  }
+
+  /// Masks are bytes in memory, bits in registers.
+  llvm::Type *memoryType(DType t) { return t == DType::Bool ? b_.getInt8Ty() : registerType(t); }
+
+  static std::int64_t elementBytes(DType t) {
+    switch (t) {
+    case DType::F32:
+    case DType::I32:
+      return 4;
+    case DType::F64:
+      return 8;
+    case DType::Bool:
+      return 1;
+    }
+    return 8;
+  }
+
+  // ----- planning -------------------------------------------------------------------------------
+
+  bool isResult(ValueId v) const {
+    if (v == f_.result)
+      return true;
+    for (const NamedValue &o : f_.outputs)
+      if (o.value == v)
+        return true;
+    return false;
+  }
+
+  static bool isFusable(Op op) {
+    if (opInfo(op).lowerScalar)
+      return true;
+    switch (op) {
+    case Op::Select:
+    case Op::Convert:
+    case Op::Broadcast:
+    case Op::Const:
+    case Op::Iota:
+    case Op::DimSize:
+      return true;
+    default:
+      return false;
+    }
+  }
+
+  /// A matmul operand: a buffer read as is or transposed (over its last two axes).
+  struct MatrixOperand {
+    ValueId base;
+    bool transposed;
+  };
+
+  static bool swapsLastTwoAxes(const Inst &inst) {
+    if (inst.op != Op::Transpose)
+      return false;
+    const auto &perm = inst.intsAttr("perm");
+    std::size_t r = perm.size();
+    for (std::size_t d = 0; d + 2 < r; ++d)
+      if (perm[d] != static_cast<std::int64_t>(d))
+        return false;
+    return r >= 2 && perm[r - 2] == static_cast<std::int64_t>(r - 1) &&
+           perm[r - 1] == static_cast<std::int64_t>(r - 2);
+  }
+
+  /// Looks through a transpose of the last two axes that has no buffer of its own (once planned).
+  MatrixOperand matrixOperand(ValueId v) const {
+    const Inst &inst = f_.insts[v];
+    bool planned = !materialized_.empty();
+    if (swapsLastTwoAxes(inst) && !(planned && materialized_[v]))
+      return {inst.operands[0], true};
+    return {v, false};
+  }
+
+  /// Decides which values get a buffer. The rest are computed where they are used.
+  void planMaterialization() {
+    std::size_t n = f_.insts.size();
+    std::vector<int> uses(n, 0);
+    std::vector<bool> needsBuffer(n, false);
+    for (const Inst &inst : f_.insts) {
+      for (ValueId o : inst.operands)
+        ++uses[o];
+      // Matmul reads each operand element many times (from a buffer, transposed in place when
+      // the operand is a transpose of the last two axes); reshape reads its operand by flat index.
+      if (inst.op == Op::MatMul)
+        for (ValueId o : inst.operands)
+          needsBuffer[matrixOperand(o).base] = true;
+      if (inst.op == Op::Reshape)
+        needsBuffer[inst.operands[0]] = true;
+    }
+    // A transpose read only by matmuls (which read its operand transposed) needs no buffer.
+    std::vector<bool> onlyMatmulUses(n, true);
+    for (const Inst &inst : f_.insts)
+      for (ValueId o : inst.operands)
+        if (inst.op != Op::MatMul)
+          onlyMatmulUses[o] = false;
+    for (const NamedValue &o : f_.outputs)
+      onlyMatmulUses[o.value] = false;
+    onlyMatmulUses[f_.result] = false;
+    materialized_.assign(n, false);
+    for (ValueId v = 0; v < n; ++v) {
+      const Inst &inst = f_.insts[v];
+      if (inst.op == Op::Input || inst.op == Op::Param || inst.op == Op::Reshape)
+        continue; // arguments have buffers; a reshape aliases its operand's buffer
+      if (swapsLastTwoAxes(inst) && onlyMatmulUses[v] && uses[v] > 0)
+        continue;
+      bool scalarConst = (inst.op == Op::Const || inst.op == Op::DimSize) && inst.type.isScalar();
+      materialized_[v] = !isFusable(inst.op) || isResult(v) || needsBuffer[v] ||
+                         (uses[v] > 1 && !scalarConst);
+    }
+  }
+
+  // ----- dimensions -----------------------------------------------------------------------------
+
+  /// The runtime value of a dimension (i64), computed once, in the function's entry block, from
+  /// the dims argument.
+  Value *dim(const Dim &d) {
+    if (d.isConstant())
+      return b_.getInt64(d.constant());
+    std::string key = d.str();
+    if (auto it = dimCache_.find(key); it != dimCache_.end())
+      return it->second;
+    IRBuilder<> entry(dimsBlock_->getTerminator());
+    std::int64_t denominator = 1;
+    Value *total = entry.getInt64(0);
+    for (const Dim::Term &term : d.terms(&denominator)) {
+      Value *product = entry.getInt64(term.coefficient);
+      for (const std::string &name : term.names)
+        product = entry.CreateMul(product, symbolValue(entry, name));
+      total = entry.CreateAdd(total, product);
+    }
+    if (denominator != 1)
+      total = entry.CreateSDiv(total, entry.getInt64(denominator));
+    dimCache_[key] = total;
+    return total;
+  }
+
+  Value *symbolValue(IRBuilder<> &entry, const std::string &name) {
+    auto it = std::find(f_.dimParams.begin(), f_.dimParams.end(), name);
+    auto k = static_cast<std::uint64_t>(it - f_.dimParams.begin());
+    Value *ptr = entry.CreateConstGEP1_64(entry.getInt64Ty(), dimsArg_, k);
+    return entry.CreateLoad(entry.getInt64Ty(), ptr, name);
+  }
+
+  /// Starts a function whose first block computes dimensions (and holds stack slots) and then
+  /// branches to the body, where `b_` is left.
+  void beginFunction(llvm::Function *fn) {
+    dimCache_.clear();
+    dimsBlock_ = llvm::BasicBlock::Create(ctx_, "dims", fn);
+    llvm::BasicBlock *body = llvm::BasicBlock::Create(ctx_, "entry", fn);
+    IRBuilder<>(dimsBlock_).CreateBr(body);
+    b_.SetInsertPoint(body);
+  }
+
+  std::vector<Value *> dims(const Shape &s) {
+    std::vector<Value *> out;
+    for (const Dim &d : s)
+      out.push_back(dim(d));
+    return out;
+  }
+
+  Value *elementCount(const Shape &s) {
+    Value *n = b_.getInt64(1);
+    for (const Dim &d : s)
+      n = b_.CreateMul(n, dim(d));
+    return n;
+  }
+
+  /// Row-major flat offset of `idx` in `shape`: sum of index times stride, the strides being
+  /// loop-invariant values of the entry block (a form that loop strength reduction handles
+  /// quickly, unlike nested (i*n + j)*m + k).
+  Value *flatten(const Shape &shape, const Index &idx) {
+    Value *flat = nullptr;
+    Dim stride(1);
+    for (std::size_t d = shape.size(); d-- > 0;) {
+      Value *term = stride == Dim(1) ? idx[d] : b_.CreateMul(idx[d], dim(stride), "", true, true);
+      flat = flat ? b_.CreateAdd(flat, term, "", true, true) : term;
+      stride = stride * shape[d];
+    }
+    return flat ? flat : b_.getInt64(0);
+  }
+
+  // ----- workspace --------------------------------------------------------------------------------
+
+  /// Byte offsets of the workspace buffers (64-aligned), emitted into the current function.
+  Value *layoutWorkspace(std::vector<Value *> *offsets) {
+    Value *total = b_.getInt64(0);
+    if (offsets)
+      offsets->assign(f_.insts.size(), nullptr);
+    for (ValueId v = 0; v < f_.insts.size(); ++v) {
+      if (!materialized_[v] || isResult(v))
+        continue;
+      if (offsets)
+        (*offsets)[v] = total;
+      Value *bytes =
+          b_.CreateMul(elementCount(f_.typeOf(v).shape), b_.getInt64(elementBytes(f_.typeOf(v).dtype)));
+      Value *rounded = b_.CreateAnd(b_.CreateAdd(bytes, b_.getInt64(63)), b_.getInt64(~std::int64_t{63}));
+      total = b_.CreateAdd(total, rounded);
+    }
+    return total;
+  }
+
+  void emitWorkspaceFunction() {
+    auto *type = llvm::FunctionType::get(b_.getInt64Ty(), {b_.getPtrTy()}, false);
+    llvm::Function *fn = llvm::Function::Create(type, llvm::Function::ExternalLinkage,
+                                                symbol_ + "_workspace", m_);
+    dimsArg_ = fn->getArg(0);
+    beginFunction(fn);
+    b_.CreateRet(layoutWorkspace(nullptr));
+  }
+
+  // ----- the kernel -------------------------------------------------------------------------------
+
+  void emitKernel() {
+    llvm::Type *ptr = b_.getPtrTy();
+    auto *type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr, ptr}, false);
+    kernel_ = llvm::Function::Create(type, llvm::Function::ExternalLinkage, symbol_, m_);
+    for (unsigned i = 0; i < 4; ++i)
+      kernel_->addParamAttr(i, llvm::Attribute::NoAlias);
+    llvm::Value *args = kernel_->getArg(0), *results = kernel_->getArg(1);
+    dimsArg_ = kernel_->getArg(2);
+    llvm::Value *workspace = kernel_->getArg(3);
+    beginFunction(kernel_);
+    errorBlock_ = llvm::BasicBlock::Create(ctx_, "index_out_of_range", kernel_);
+
+    std::vector<Value *> offsets;
+    layoutWorkspace(&offsets);
+    buffers_.assign(f_.insts.size(), nullptr);
+    std::size_t argIndex = 0;
+    for (ValueId v = 0; v < f_.insts.size(); ++v) {
+      const Inst &inst = f_.insts[v];
+      if (inst.op == Op::Input || inst.op == Op::Param) {
+        Value *slot = b_.CreateConstGEP1_64(ptr, args, argIndex++);
+        buffers_[v] = b_.CreateLoad(ptr, slot, inst.stringAttr("name"));
+      } else if (materialized_[v] && !isResult(v)) {
+        buffers_[v] = b_.CreateGEP(b_.getInt8Ty(), workspace, offsets[v]);
+      }
+    }
+    // Results go straight to the caller's buffers (the first result that names a value gets it;
+    // a value named twice, or an argument returned as a result, is copied at the end).
+    std::vector<ValueId> resultValues{f_.result};
+    for (const NamedValue &o : f_.outputs)
+      resultValues.push_back(o.value);
+    std::vector<std::pair<ValueId, Value *>> copies;
+    for (std::size_t r = 0; r < resultValues.size(); ++r) {
+      ValueId v = resultValues[r];
+      Value *target = b_.CreateLoad(ptr, b_.CreateConstGEP1_64(ptr, results, r));
+      if (buffers_[v] == nullptr && materialized_[v])
+        buffers_[v] = target;
+      else
+        copies.emplace_back(v, target);
+    }
+
+    // A reshape shares its operand's buffer (results included, so this comes after them).
+    for (ValueId v = 0; v < f_.insts.size(); ++v)
+      if (f_.insts[v].op == Op::Reshape && !buffers_[v])
+        buffers_[v] = buffers_[f_.insts[v].operands[0]];
+    for (ValueId v = 0; v < f_.insts.size(); ++v)
+      if (materialized_[v])
+        emitInOwnFunction(v);
+    for (auto [v, target] : copies)
+      emitCopy(v, target);
+    b_.CreateRet(b_.getInt32(0));
+
+    b_.SetInsertPoint(errorBlock_);
+    b_.CreateRet(b_.getInt32(kIndexOutOfRange));
+  }
+
+  /// The buffers that computing `v` reads or writes: its own and those of the materialized
+  /// values its fused operands reach.
+  void collectBuffers(ValueId v, bool root, std::vector<Value *> &out) {
+    if (!root && buffers_[v]) {
+      if (std::find(out.begin(), out.end(), buffers_[v]) == out.end())
+        out.push_back(buffers_[v]);
+      return;
+    }
+    if (root && std::find(out.begin(), out.end(), buffers_[v]) == out.end())
+      out.push_back(buffers_[v]);
+    for (ValueId o : f_.insts[v].operands)
+      collectBuffers(o, false, out);
+  }
+
+  /// Emits the loops that materialize `v` as a function of their own, called from the kernel:
+  /// small functions with noalias buffers keep LLVM's loop passes fast and precise (one giant
+  /// function made loop strength reduction take seconds).
+  void emitInOwnFunction(ValueId v) {
+    std::vector<Value *> used;
+    collectBuffers(v, true, used);
+    llvm::Type *ptr = b_.getPtrTy();
+    std::vector<llvm::Type *> params(used.size() + 1, ptr);
+    auto *type = llvm::FunctionType::get(b_.getInt32Ty(), params, false);
+    auto *fn = llvm::Function::Create(type, llvm::Function::InternalLinkage,
+                                      fmt::format("{}.{}.{}", symbol_, mnemonic(f_.insts[v].op), v),
+                                      m_);
+    fn->addFnAttr(llvm::Attribute::NoInline);
+    for (unsigned i = 1; i < params.size(); ++i)
+      fn->addParamAttr(i, llvm::Attribute::NoAlias);
+
+    // Emit into the new function with the buffers renamed to its parameters.
+    llvm::Function *outerFn = kernel_;
+    llvm::BasicBlock *outerDims = dimsBlock_, *outerError = errorBlock_;
+    Value *outerDimsArg = dimsArg_;
+    auto outerCache = std::move(dimCache_);
+    std::vector<Value *> outerBuffers = buffers_;
+    llvm::IRBuilderBase::InsertPoint outerPoint = b_.saveIP();
+
+    kernel_ = fn;
+    dimsArg_ = fn->getArg(0);
+    for (Value *&buffer : buffers_) {
+      auto it = std::find(used.begin(), used.end(), buffer);
+      buffer = it == used.end() ? nullptr : fn->getArg(static_cast<unsigned>(it - used.begin()) + 1);
+    }
+    // Values read through a reshape alias share the pointer, so they were renamed above too.
+    beginFunction(fn);
+    errorBlock_ = llvm::BasicBlock::Create(ctx_, "index_out_of_range", fn);
+    emitMaterialized(v);
+    b_.CreateRet(b_.getInt32(0));
+    b_.SetInsertPoint(errorBlock_);
+    b_.CreateRet(b_.getInt32(kIndexOutOfRange));
+
+    kernel_ = outerFn;
+    dimsBlock_ = outerDims;
+    errorBlock_ = outerError;
+    dimsArg_ = outerDimsArg;
+    dimCache_ = std::move(outerCache);
+    buffers_ = std::move(outerBuffers);
+    b_.restoreIP(outerPoint);
+
+    std::vector<Value *> args{dimsArg_};
+    args.insert(args.end(), used.begin(), used.end());
+    Value *status = b_.CreateCall(fn, args);
+    llvm::BasicBlock *next = llvm::BasicBlock::Create(ctx_, "next", kernel_);
+    b_.CreateCondBr(b_.CreateICmpEQ(status, b_.getInt32(0)), next, errorBlock_);
+    b_.SetInsertPoint(next);
+  }
+
+  // ----- loops ------------------------------------------------------------------------------------
+
+  /// Emits nested loops over `extents` (outermost first) and calls body(index) in the innermost.
+  template <class Body> void loopNest(const std::vector<Value *> &extents, Body body) {
+    Index idx;
+    loopLevel(extents, 0, idx, body);
+  }
+
+  template <class Body>
+  void loopLevel(const std::vector<Value *> &extents, std::size_t level, Index &idx, Body &body) {
+    if (level == extents.size()) {
+      body(idx);
+      return;
+    }
+    llvm::BasicBlock *pre = b_.GetInsertBlock();
+    llvm::BasicBlock *header = llvm::BasicBlock::Create(ctx_, "loop", kernel_);
+    llvm::BasicBlock *bodyBlock = llvm::BasicBlock::Create(ctx_, "body", kernel_);
+    llvm::BasicBlock *exit = llvm::BasicBlock::Create(ctx_, "done", kernel_);
+    b_.CreateBr(header);
+    b_.SetInsertPoint(header);
+    llvm::PHINode *i = b_.CreatePHI(b_.getInt64Ty(), 2, "i");
+    i->addIncoming(b_.getInt64(0), pre);
+    b_.CreateCondBr(b_.CreateICmpSLT(i, extents[level]), bodyBlock, exit);
+    b_.SetInsertPoint(bodyBlock);
+    idx.push_back(i);
+    loopLevel(extents, level + 1, idx, body);
+    idx.pop_back();
+    Value *next = b_.CreateAdd(i, b_.getInt64(1), "", true, true);
+    i->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateBr(header);
+    b_.SetInsertPoint(exit);
+  }
+
+  // ----- loads and stores ------------------------------------------------------------------------
+
+  Value *load(ValueId v, Value *flat) {
+    DType t = f_.typeOf(v).dtype;
+    Value *ptr = b_.CreateGEP(memoryType(t), buffers_[v], flat);
+    Value *x = b_.CreateLoad(memoryType(t), ptr);
+    return t == DType::Bool ? b_.CreateTrunc(x, b_.getInt1Ty()) : x;
+  }
+
+  void store(ValueId v, Value *flat, Value *x) {
+    DType t = f_.typeOf(v).dtype;
+    if (t == DType::Bool)
+      x = b_.CreateZExt(x, b_.getInt8Ty());
+    b_.CreateStore(x, b_.CreateGEP(memoryType(t), buffers_[v], flat));
+  }
+
+  void storeTo(Value *base, DType t, Value *flat, Value *x) {
+    if (t == DType::Bool)
+      x = b_.CreateZExt(x, b_.getInt8Ty());
+    b_.CreateStore(x, b_.CreateGEP(memoryType(t), base, flat));
+  }
+
+  /// The element of `v` at `idx`: loaded from its buffer, or computed in place when fused.
+  Value *element(ValueId v, const Index &idx) {
+    if (buffers_[v])
+      return load(v, flatten(f_.typeOf(v).shape, idx));
+    return compute(v, idx);
+  }
+
+  /// The element of a fusable value at `idx`, computed from its operands.
+  Value *compute(ValueId v, const Index &idx) {
+    const Inst &inst = f_.insts[v];
+    const OpInfo &info = opInfo(inst.op);
+    if (info.lowerScalar) {
+      std::vector<void *> operands;
+      for (ValueId o : inst.operands)
+        operands.push_back(element(o, idx));
+      LlvmScalarEmitter emitter(b_, m_, registerType(f_.typeOf(inst.operands[0]).dtype));
+      ScalarEmitter::Scope scope(emitter);
+      return static_cast<Value *>(info.lowerScalar(operands, inst));
+    }
+    switch (inst.op) {
+    case Op::Select:
+      return b_.CreateSelect(element(inst.operands[0], idx), element(inst.operands[1], idx),
+                             element(inst.operands[2], idx));
+    case Op::Convert:
+      return convert(element(inst.operands[0], idx), f_.typeOf(inst.operands[0]).dtype,
+                     inst.dtypeAttr("dtype"));
+    case Op::Broadcast: {
+      const Shape &from = f_.typeOf(inst.operands[0]).shape;
+      std::size_t lead = inst.type.rank() - from.size();
+      Index inner;
+      for (std::size_t d = 0; d < from.size(); ++d)
+        inner.push_back(from[d] == Dim(1) ? b_.getInt64(0) : idx[d + lead]);
+      return element(inst.operands[0], inner);
+    }
+    case Op::Const: {
+      const auto &values = inst.floatsAttr("value");
+      llvm::Type *t = registerType(inst.type.dtype);
+      if (values.size() == 1)
+        return constantOf(t, values[0]);
+      // A literal tensor: a constant global array.
+      std::vector<llvm::Constant *> elements;
+      llvm::Type *mt = memoryType(inst.type.dtype);
+      for (double x : values)
+        elements.push_back(inst.type.dtype == DType::Bool ? llvm::ConstantInt::get(mt, x != 0)
+                                                          : constantOf(mt, x));
+      auto *arrayType = llvm::ArrayType::get(mt, values.size());
+      auto *global = new llvm::GlobalVariable(m_, arrayType, true, llvm::GlobalValue::PrivateLinkage,
+                                              llvm::ConstantArray::get(arrayType, elements));
+      Value *x = b_.CreateLoad(mt, b_.CreateGEP(mt, global, flatten(inst.type.shape, idx)));
+      return inst.type.dtype == DType::Bool ? b_.CreateTrunc(x, b_.getInt1Ty()) : x;
+    }
+    case Op::Iota:
+      return b_.CreateTrunc(idx[static_cast<std::size_t>(inst.intAttr("axis"))], b_.getInt32Ty());
+    case Op::DimSize: {
+      Value *n = dim(inst.dimsAttr("dim")[0]);
+      llvm::Type *t = registerType(inst.type.dtype);
+      return t->isIntegerTy() ? b_.CreateTrunc(n, t) : b_.CreateSIToFP(n, t);
+    }
+    default:
+      throw std::logic_error(fmt::format("'{}' cannot be computed in place", mnemonic(inst.op)));
+    }
+  }
+
+  llvm::Constant *constantOf(llvm::Type *t, double x) {
+    if (t->isIntegerTy())
+      return llvm::ConstantInt::get(t, static_cast<std::uint64_t>(static_cast<std::int64_t>(x)), true);
+    return llvm::ConstantFP::get(t, x);
+  }
+
+  Value *convert(Value *x, DType from, DType to) {
+    llvm::Type *t = registerType(to);
+    if (from == to)
+      return x;
+    if (from == DType::Bool)
+      return isFloat(to) ? b_.CreateUIToFP(x, t) : b_.CreateZExt(x, t);
+    if (from == DType::I32)
+      return b_.CreateSIToFP(x, t);
+    if (to == DType::I32)
+      return b_.CreateFPToSI(x, t);
+    return b_.CreateFPCast(x, t);
+  }
+
+  // ----- materialized values ---------------------------------------------------------------------
+
+  void emitMaterialized(ValueId v) {
+    const Inst &inst = f_.insts[v];
+    const Shape &shape = inst.type.shape;
+    if (isFusable(inst.op)) {
+      loopNest(dims(shape), [&](const Index &idx) { store(v, flatten(shape, idx), compute(v, idx)); });
+      return;
+    }
+    switch (inst.op) {
+    case Op::ReduceSum:
+    case Op::ReduceMax:
+    case Op::ReduceMin:
+    case Op::LogSumExp:
+      return emitReduction(v);
+    case Op::MatMul:
+      return emitMatMul(v);
+    case Op::Transpose: {
+      const auto &perm = inst.intsAttr("perm");
+      loopNest(dims(shape), [&](const Index &idx) {
+        Index in(idx.size());
+        for (std::size_t d = 0; d < perm.size(); ++d)
+          in[static_cast<std::size_t>(perm[d])] = idx[d];
+        store(v, flatten(shape, idx), element(inst.operands[0], in));
+      });
+      return;
+    }
+    case Op::Slice: {
+      const Shape &start = inst.dimsAttr("start");
+      loopNest(dims(shape), [&](const Index &idx) {
+        Index in;
+        for (std::size_t d = 0; d < idx.size(); ++d)
+          in.push_back(b_.CreateAdd(idx[d], dim(start[d])));
+        store(v, flatten(shape, idx), element(inst.operands[0], in));
+      });
+      return;
+    }
+    case Op::Pad:
+      return emitPad(v);
+    case Op::Concat:
+      return emitConcat(v);
+    case Op::Take:
+    case Op::TakeAlong:
+      return emitGather(v);
+    case Op::ScatterAdd:
+    case Op::ScatterAddAlong:
+      return emitScatter(v);
+    case Op::Diag:
+    case Op::DiagPart:
+    case Op::Lower:
+    case Op::LowerPart:
+      return emitStructured(v);
+    default:
+      throw std::logic_error(fmt::format("no lowering for '{}'", mnemonic(inst.op)));
+    }
+  }
+
+  void emitCopy(ValueId v, Value *target) {
+    const Shape &shape = f_.typeOf(v).shape;
+    DType t = f_.typeOf(v).dtype;
+    loopNest(dims(shape), [&](const Index &idx) {
+      storeTo(target, t, flatten(shape, idx), element(v, idx));
+    });
+  }
+
+  /// A scalar accumulator in a stack slot (promoted to a register by LLVM).
+  Value *accumulator(llvm::Type *t, Value *init) {
+    IRBuilder<> entry(dimsBlock_, dimsBlock_->begin());
+    Value *slot = entry.CreateAlloca(t);
+    b_.CreateStore(init, slot);
+    return slot;
+  }
+
+  // Reductions: loops over the kept axes, then over the reduced axes accumulating in a register.
+  void emitReduction(ValueId v) {
+    const Inst &inst = f_.insts[v];
+    ValueId x = inst.operands[0];
+    const Shape &inShape = f_.typeOf(x).shape;
+    const auto &axes = inst.intsAttr("axes");
+    std::vector<std::size_t> kept, reduced;
+    for (std::size_t d = 0; d < inShape.size(); ++d)
+      (std::find(axes.begin(), axes.end(), static_cast<std::int64_t>(d)) != axes.end() ? reduced
+                                                                                      : kept)
+          .push_back(d);
+    std::vector<Value *> keptExtents, reducedExtents;
+    for (std::size_t d : kept)
+      keptExtents.push_back(dim(inShape[d]));
+    for (std::size_t d : reduced)
+      reducedExtents.push_back(dim(inShape[d]));
+    llvm::Type *t = registerType(inst.type.dtype);
+    auto fullIndex = [&](const Index &outer, const Index &inner) {
+      Index full(inShape.size());
+      for (std::size_t k = 0; k < kept.size(); ++k)
+        full[kept[k]] = outer[k];
+      for (std::size_t k = 0; k < reduced.size(); ++k)
+        full[reduced[k]] = inner[k];
+      return full;
+    };
+    auto inf = [&](bool negative) { return llvm::ConstantFP::getInfinity(t, negative); };
+    // max: take x when x > acc or x is NaN (then acc stays NaN: NaN propagates, as numpy's)
+    auto extremum = [&](Value *acc, Value *xv, bool isMax) {
+      Value *better = isMax ? b_.CreateFCmpOGT(xv, acc) : b_.CreateFCmpOLT(xv, acc);
+      Value *take = b_.CreateOr(better, b_.CreateFCmpUNO(xv, xv));
+      Value *keepNaN = b_.CreateFCmpUNO(acc, acc);
+      return b_.CreateSelect(b_.CreateAnd(take, b_.CreateNot(keepNaN)), xv, acc);
+    };
+    loopNest(keptExtents, [&](const Index &outer) {
+      Value *outFlat = flatten(inst.type.shape, outer);
+      if (inst.op == Op::ReduceSum) {
+        Value *acc = accumulator(t, llvm::ConstantFP::get(t, 0.0));
+        loopNest(reducedExtents, [&](const Index &inner) {
+          Value *sum = b_.CreateFAdd(b_.CreateLoad(t, acc), element(x, fullIndex(outer, inner)));
+          b_.CreateStore(sum, acc);
+        });
+        store(v, outFlat, b_.CreateLoad(t, acc));
+        return;
+      }
+      bool isMax = inst.op != Op::ReduceMin;
+      Value *m = accumulator(t, inf(isMax));
+      loopNest(reducedExtents, [&](const Index &inner) {
+        b_.CreateStore(extremum(b_.CreateLoad(t, m), element(x, fullIndex(outer, inner)), isMax), m);
+      });
+      if (inst.op != Op::LogSumExp) {
+        store(v, outFlat, b_.CreateLoad(t, m));
+        return;
+      }
+      // logsumexp = m + log(sum(exp(x - m))); an infinite (or NaN) m is the answer itself.
+      Value *mv = b_.CreateLoad(t, m);
+      Value *s = accumulator(t, llvm::ConstantFP::get(t, 0.0));
+      loopNest(reducedExtents, [&](const Index &inner) {
+        Value *shifted = b_.CreateFSub(element(x, fullIndex(outer, inner)), mv);
+        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, s),
+                                     b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp, shifted)),
+                       s);
+      });
+      Value *finite = b_.CreateFCmpOLT(b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, mv), inf(false));
+      Value *lse = b_.CreateFAdd(mv, b_.CreateUnaryIntrinsic(llvm::Intrinsic::log, b_.CreateLoad(t, s)));
+      store(v, outFlat, b_.CreateSelect(finite, lse, mv));
+    });
+  }
+
+  /// Element (row, col) of a matmul operand in batch `batch`, reading a transposed operand's
+  /// buffer with its indices swapped.
+  Value *matrixElement(const MatrixOperand &m, const Index &batch, Value *row, Value *col) {
+    Index idx = batch;
+    if (m.transposed)
+      std::swap(row, col);
+    idx.push_back(row);
+    idx.push_back(col);
+    return element(m.base, idx);
+  }
+
+  // C[..., i, j] = sum_p A[..., i, p] B[..., p, j]. Large products call the BLAS when nabla is
+  // built with one (an OpenBLAS sgemm/dgemm per batch, transposes passed as flags); small ones,
+  // and builds without BLAS, run loops with j innermost so that they vectorize.
+  void emitMatMul(ValueId v) {
+    const Inst &inst = f_.insts[v];
+    MatrixOperand a = matrixOperand(inst.operands[0]), c = matrixOperand(inst.operands[1]);
+    const Shape &so = inst.type.shape;
+    const Shape &sa = f_.typeOf(inst.operands[0]).shape;
+    std::size_t r = so.size();
+    llvm::Type *t = registerType(inst.type.dtype);
+    std::vector<Value *> batch;
+    for (std::size_t d = 0; d + 2 < r; ++d)
+      batch.push_back(dim(so[d]));
+    Value *m = dim(so[r - 2]), *n = dim(so[r - 1]), *k = dim(sa[r - 1]);
+
+    llvm::BasicBlock *loops = llvm::BasicBlock::Create(ctx_, "matmul_loops", kernel_);
+    llvm::BasicBlock *done = llvm::BasicBlock::Create(ctx_, "matmul_done", kernel_);
+    if (blasAvailable()) {
+      llvm::BasicBlock *blas = llvm::BasicBlock::Create(ctx_, "matmul_blas", kernel_);
+      Value *work = b_.CreateMul(b_.CreateMul(m, n), k);
+      b_.CreateCondBr(b_.CreateICmpSGE(work, b_.getInt64(kBlasThreshold)), blas, loops);
+      b_.SetInsertPoint(blas);
+      emitBlasMatMul(v, a, c, batch, m, n, k);
+      b_.CreateBr(done);
+    } else {
+      b_.CreateBr(loops);
+    }
+    b_.SetInsertPoint(loops);
+    loopNest(batch, [&](const Index &bIdx) {
+      auto at = [&](Value *i, Value *j) {
+        Index idx = bIdx;
+        idx.push_back(i);
+        idx.push_back(j);
+        return idx;
+      };
+      loopNest({m}, [&](const Index &i) {
+        loopNest({n}, [&](const Index &j) {
+          store(v, flatten(so, at(i[0], j[0])), llvm::ConstantFP::get(t, 0.0));
+        });
+        loopNest({k}, [&](const Index &p) {
+          Value *aip = matrixElement(a, bIdx, i[0], p[0]);
+          loopNest({n}, [&](const Index &j) {
+            Value *flat = flatten(so, at(i[0], j[0]));
+            Value *product = b_.CreateFMul(aip, matrixElement(c, bIdx, p[0], j[0]));
+            store(v, flat, b_.CreateFAdd(load(v, flat), product));
+          });
+        });
+      });
+    });
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+  }
+
+  /// Products of at least this many multiply-adds go to the BLAS.
+  static constexpr std::int64_t kBlasThreshold = 32 * 32 * 32;
+
+  static bool blasAvailable() {
+#ifdef NABLA_HAVE_BLAS
+    return true;
+#else
+    return false;
+#endif
+  }
+
+  /// cblas_[sd]gemm(RowMajor, transA, transB, M, N, K, 1, A, lda, B, ldb, 0, C, ldc) per batch.
+  void emitBlasMatMul(ValueId v, const MatrixOperand &a, const MatrixOperand &c,
+                      const std::vector<Value *> &batch, Value *m, Value *n, Value *k) {
+    const Inst &inst = f_.insts[v];
+    bool isF32 = inst.type.dtype == DType::F32;
+    llvm::Type *t = registerType(inst.type.dtype);
+    llvm::Type *i32 = b_.getInt32Ty(), *ptr = b_.getPtrTy();
+    auto *type = llvm::FunctionType::get(
+        b_.getVoidTy(), {i32, i32, i32, i32, i32, i32, t, ptr, i32, ptr, i32, t, ptr, i32}, false);
+    llvm::FunctionCallee gemm = m_.getOrInsertFunction(isF32 ? "cblas_sgemm" : "cblas_dgemm", type);
+    constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+    auto i32v = [&](Value *x) { return b_.CreateTrunc(x, i32); };
+    // Leading dimensions are the row lengths of the buffers as stored.
+    Value *lda = a.transposed ? m : k;
+    Value *ldb = c.transposed ? k : n;
+    std::int64_t bytes = isF32 ? 4 : 8;
+    loopNest(batch, [&](const Index &bIdx) {
+      // The batch offset of each matrix: its flat index at (batch, 0, 0).
+      auto base = [&](ValueId buffer, const Shape &shape) {
+        Index idx = bIdx;
+        idx.push_back(b_.getInt64(0));
+        idx.push_back(b_.getInt64(0));
+        return b_.CreateGEP(b_.getInt8Ty(), buffers_[buffer],
+                            b_.CreateMul(flatten(shape, idx), b_.getInt64(bytes)));
+      };
+      Value *pa = base(a.base, f_.typeOf(a.base).shape);
+      Value *pc = base(c.base, f_.typeOf(c.base).shape);
+      Value *po = base(v, inst.type.shape);
+      b_.CreateCall(gemm, {b_.getInt32(kRowMajor), b_.getInt32(a.transposed ? kTrans : kNoTrans),
+                           b_.getInt32(c.transposed ? kTrans : kNoTrans), i32v(m), i32v(n), i32v(k),
+                           llvm::ConstantFP::get(t, 1.0), pa, i32v(lda), pc, i32v(ldb),
+                           llvm::ConstantFP::get(t, 0.0), po, i32v(n)});
+    });
+  }
+
+  void emitPad(ValueId v) {
+    const Inst &inst = f_.insts[v];
+    ValueId x = inst.operands[0];
+    const Shape &inShape = f_.typeOf(x).shape, &shape = inst.type.shape;
+    const Shape &lo = inst.dimsAttr("lo");
+    llvm::Type *t = registerType(inst.type.dtype);
+    loopNest(dims(shape), [&](const Index &idx) {
+      Value *inside = b_.getTrue();
+      Index in;
+      for (std::size_t d = 0; d < idx.size(); ++d) {
+        Value *i = b_.CreateSub(idx[d], dim(lo[d]));
+        Value *extent = dim(inShape[d]);
+        inside = b_.CreateAnd(inside, b_.CreateAnd(b_.CreateICmpSGE(i, b_.getInt64(0)),
+                                                   b_.CreateICmpSLT(i, extent)));
+        // Clamp so that the (discarded) load outside stays in bounds.
+        Value *clamped = b_.CreateSelect(b_.CreateICmpSLT(i, b_.getInt64(0)), b_.getInt64(0), i);
+        Value *last = b_.CreateSub(extent, b_.getInt64(1));
+        in.push_back(b_.CreateSelect(b_.CreateICmpSGT(clamped, last), last, clamped));
+      }
+      llvm::BasicBlock *loadBlock = llvm::BasicBlock::Create(ctx_, "pad_in", kernel_);
+      llvm::BasicBlock *join = llvm::BasicBlock::Create(ctx_, "pad_join", kernel_);
+      llvm::BasicBlock *from = b_.GetInsertBlock();
+      b_.CreateCondBr(inside, loadBlock, join);
+      b_.SetInsertPoint(loadBlock);
+      Value *x0 = element(x, in);
+      llvm::BasicBlock *loaded = b_.GetInsertBlock();
+      b_.CreateBr(join);
+      b_.SetInsertPoint(join);
+      llvm::PHINode *phi = b_.CreatePHI(t, 2);
+      phi->addIncoming(llvm::ConstantFP::get(t, 0.0), from);
+      phi->addIncoming(x0, loaded);
+      store(v, flatten(shape, idx), phi);
+    });
+  }
+
+  void emitConcat(ValueId v) {
+    const Inst &inst = f_.insts[v];
+    auto axis = static_cast<std::size_t>(inst.intAttr("axis"));
+    Value *offset = b_.getInt64(0);
+    for (ValueId part : inst.operands) {
+      const Shape &ps = f_.typeOf(part).shape;
+      Value *base = offset;
+      loopNest(dims(ps), [&](const Index &idx) {
+        Index out = idx;
+        out[axis] = b_.CreateAdd(idx[axis], base);
+        store(v, flatten(inst.type.shape, out), element(part, idx));
+      });
+      offset = b_.CreateAdd(offset, dim(ps[axis]));
+    }
+  }
+
+  /// An index element as i64, negative values counting from the end; out of range exits the
+  /// kernel with kIndexOutOfRange.
+  Value *checkedIndex(Value *raw, Value *extent) {
+    Value *id = b_.CreateSExt(raw, b_.getInt64Ty());
+    id = b_.CreateSelect(b_.CreateICmpSLT(id, b_.getInt64(0)), b_.CreateAdd(id, extent), id);
+    Value *bad = b_.CreateOr(b_.CreateICmpSLT(id, b_.getInt64(0)), b_.CreateICmpSGE(id, extent));
+    llvm::BasicBlock *ok = llvm::BasicBlock::Create(ctx_, "index_ok", kernel_);
+    b_.CreateCondBr(bad, errorBlock_, ok);
+    b_.SetInsertPoint(ok);
+    return id;
+  }
+
+  /// For take: the source index in x of result index `out` (x[A..., n, C...], ids[I...]).
+  Index takeSource(const Inst &inst, const Shape &xShape, const Index &out) {
+    auto axis = static_cast<std::size_t>(inst.intAttr("axis"));
+    ValueId ids = inst.operands[1];
+    std::size_t ri = f_.typeOf(ids).rank();
+    Index idsIdx(out.begin() + static_cast<std::ptrdiff_t>(axis),
+                 out.begin() + static_cast<std::ptrdiff_t>(axis + ri));
+    Value *id = checkedIndex(element(ids, idsIdx), dim(xShape[axis]));
+    Index src(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(axis));
+    src.push_back(id);
+    src.insert(src.end(), out.begin() + static_cast<std::ptrdiff_t>(axis + ri), out.end());
+    return src;
+  }
+
+  /// For take_along: x's index of result (or update) index `idx`.
+  Index alongSource(const Inst &inst, const Shape &xShape, const Index &idx) {
+    auto axis = static_cast<std::size_t>(inst.intAttr("axis"));
+    Index src = idx;
+    src[axis] = checkedIndex(element(inst.operands[1], idx), dim(xShape[axis]));
+    return src;
+  }
+
+  void emitGather(ValueId v) {
+    const Inst &inst = f_.insts[v];
+    ValueId x = inst.operands[0];
+    const Shape &xShape = f_.typeOf(x).shape;
+    loopNest(dims(inst.type.shape), [&](const Index &idx) {
+      Index src = inst.op == Op::Take ? takeSource(inst, xShape, idx) : alongSource(inst, xShape, idx);
+      store(v, flatten(inst.type.shape, idx), element(x, src));
+    });
+  }
+
+  void emitScatter(ValueId v) {
+    const Inst &inst = f_.insts[v];
+    ValueId updates = inst.operands[0];
+    const Shape &shape = inst.type.shape;
+    llvm::Type *t = registerType(inst.type.dtype);
+    loopNest(dims(shape), [&](const Index &idx) {
+      store(v, flatten(shape, idx), llvm::ConstantFP::get(t, 0.0));
+    });
+    loopNest(dims(f_.typeOf(updates).shape), [&](const Index &idx) {
+      Index dst = inst.op == Op::ScatterAdd ? takeSource(inst, shape, idx)
+                                            : alongSource(inst, shape, idx);
+      Value *flat = flatten(shape, dst);
+      store(v, flat, b_.CreateFAdd(load(v, flat), element(updates, idx)));
+    });
+  }
+
+  // diag, diag_part, lower (filled column by column), lower_part.
+  void emitStructured(ValueId v) {
+    const Inst &inst = f_.insts[v];
+    ValueId x = inst.operands[0];
+    const Shape &shape = inst.type.shape;
+    const Shape &xShape = f_.typeOf(x).shape;
+    llvm::Type *t = registerType(inst.type.dtype);
+    Value *zero = llvm::ConstantFP::get(t, 0.0);
+    std::size_t r = shape.size();
+    // k(row, col) for row > col: col*(n-1) - col*(col-1)/2 + (row - col - 1)
+    auto lowerOffset = [&](Value *row, Value *col, Value *n) {
+      Value *colTerm = b_.CreateSub(b_.CreateMul(col, b_.CreateSub(n, b_.getInt64(1))),
+                                    b_.CreateSDiv(b_.CreateMul(col, b_.CreateSub(col, b_.getInt64(1))),
+                                                  b_.getInt64(2)));
+      return b_.CreateAdd(colTerm, b_.CreateSub(b_.CreateSub(row, col), b_.getInt64(1)));
+    };
+    switch (inst.op) {
+    case Op::Diag:
+      loopNest(dims(shape), [&](const Index &idx) {
+        Index in(idx.begin(), idx.end() - 1);
+        Value *onDiagonal = b_.CreateICmpEQ(idx[r - 2], idx[r - 1]);
+        store(v, flatten(shape, idx), b_.CreateSelect(onDiagonal, element(x, in), zero));
+      });
+      return;
+    case Op::DiagPart:
+      loopNest(dims(shape), [&](const Index &idx) {
+        Index in = idx;
+        in.push_back(idx.back());
+        store(v, flatten(shape, idx), element(x, in));
+      });
+      return;
+    case Op::Lower:
+      loopNest(dims(shape), [&](const Index &idx) {
+        Value *row = idx[r - 2], *col = idx[r - 1];
+        Value *below = b_.CreateICmpSGT(row, col);
+        // Outside the triangle, read entry 0 (a valid index) and discard it.
+        Value *k = b_.CreateSelect(below, lowerOffset(row, col, dim(shape[r - 1])), b_.getInt64(0));
+        Index in(idx.begin(), idx.end() - 2);
+        in.push_back(k);
+        Value *len = dim(xShape.back());
+        Value *valid = b_.CreateAnd(below, b_.CreateICmpSGT(len, b_.getInt64(0)));
+        store(v, flatten(shape, idx),
+              b_.CreateSelect(valid, element(x, in), zero));
+      });
+      return;
+    case Op::LowerPart:
+      loopNest(dims(xShape), [&](const Index &idx) {
+        std::size_t xr = xShape.size();
+        Value *row = idx[xr - 2], *col = idx[xr - 1];
+        llvm::BasicBlock *inside = llvm::BasicBlock::Create(ctx_, "lower", kernel_);
+        llvm::BasicBlock *join = llvm::BasicBlock::Create(ctx_, "lower_join", kernel_);
+        b_.CreateCondBr(b_.CreateICmpSGT(row, col), inside, join);
+        b_.SetInsertPoint(inside);
+        Index out(idx.begin(), idx.end() - 2);
+        out.push_back(lowerOffset(row, col, dim(xShape[xr - 1])));
+        store(v, flatten(shape, out), element(x, idx));
+        b_.CreateBr(join);
+        b_.SetInsertPoint(join);
+      });
+      return;
+    default:
+      return;
+    }
+  }
+
+  const Function &f_;
+  llvm::Module &m_;
+  llvm::LLVMContext &ctx_;
+  IRBuilder<> b_;
+  std::string symbol_;
+  llvm::Function *kernel_ = nullptr;
+  llvm::BasicBlock *errorBlock_ = nullptr;
+  llvm::BasicBlock *dimsBlock_ = nullptr;
+  Value *dimsArg_ = nullptr;
+  std::map<std::string, Value *> dimCache_;
+  std::vector<bool> materialized_;
+  std::vector<Value *> buffers_;
+};
+
+} // namespace
+
+const char *runtimeSymbolName(int which) { return kRuntimeSymbols[which]; }
+
+std::unique_ptr<llvm::Module> lowerToLlvm(const Function &f, llvm::LLVMContext &context,
+                                          const std::string &symbol) {
+  auto module = std::make_unique<llvm::Module>(symbol, context);
+  KernelEmitter(f, *module, symbol).run();
+  return module;
+}
+
+} // namespace nabla::codegen

@@ -1,0 +1,35 @@
+// Lowering of the tensor IR to LLVM IR: one kernel function per IR function.
+#pragma once
+
+#include "ir/Function.h"
+
+#include <memory>
+#include <string>
+
+namespace llvm {
+class LLVMContext;
+class Module;
+} // namespace llvm
+
+namespace nabla::codegen {
+
+/// The kernel ABI. A kernel named S computes every result of its IR function:
+///
+///   int32_t S(void *const *args, void *const *results, const int64_t *dims, void *workspace);
+///   int64_t S_workspace(const int64_t *dims);
+///
+/// `args` point to the arguments' data in Function::arguments() order, `results` to buffers for
+/// the value and then each named result, `dims` holds the runtime dimensions in dimParams order,
+/// and `workspace` at least S_workspace(dims) bytes aligned to 64. Elements are row-major: f64
+/// as double, f32 as float, i32 as int32_t. The kernel allocates nothing and returns 0, or
+/// kIndexOutOfRange when an index argument is out of range (its results are then unspecified).
+inline constexpr int kIndexOutOfRange = 1;
+
+/// Names of the runtime support functions that kernels call (special functions).
+const char *runtimeSymbolName(int which);
+
+/// Builds the LLVM module holding kernel `symbol` (and `symbol_workspace`) for `f`.
+std::unique_ptr<llvm::Module> lowerToLlvm(const Function &f, llvm::LLVMContext &context,
+                                          const std::string &symbol);
+
+} // namespace nabla::codegen

@@ -1,0 +1,137 @@
+// Compiled code against the reference interpreter: every golden program and example, and their
+// derivative functions in all three modes, on seeded random inputs. f64 to 1e-12 relative, f32
+// within f32 rounding.
+#include "frontend/Sema.h"
+#include "passes/Autodiff.h"
+#include "passes/Symbolic.h"
+#include "runtime/Execute.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace nabla {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<fs::path> programs() {
+  std::vector<fs::path> out;
+  for (const char *dir : {"tests/golden/sema", "examples"})
+    for (const auto &e : fs::directory_iterator(fs::path(NABLA_SOURCE_DIR) / dir))
+      if (e.path().extension() == ".nabla")
+        out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// Random arguments: f64 in [0.5, 1.5] (inside every domain the corpus uses), f32 in
+/// [-0.5, 0.5] (the f32 programs are networks; small values keep their sums from cancelling
+/// far beyond f32 rounding), indices in {0, 1}, runtime dimensions 3.
+std::vector<Tensor> randomArgs(const Function &f, const DimBinding &dims, std::mt19937_64 &rng) {
+  std::vector<Tensor> args;
+  for (ValueId a : f.arguments()) {
+    Tensor t(f.typeOf(a).dtype, *concreteShape(f.typeOf(a).shape, dims));
+    for (double &v : t.data)
+      v = t.dtype == DType::I32 ? static_cast<double>(rng() % 2)
+          : t.dtype == DType::F32
+              ? roundTo(t.dtype, std::uniform_real_distribution<double>(-0.5, 0.5)(rng))
+              : std::uniform_real_distribution<double>(0.5, 1.5)(rng);
+    args.push_back(std::move(t));
+  }
+  return args;
+}
+
+/// |a - b| <= tol * max(1, |b|) element by element, NaN matching NaN.
+void expectClose(const Tensor &jit, const Tensor &ref, double tol, const std::string &what) {
+  ASSERT_EQ(jit.shape, ref.shape) << what;
+  for (std::size_t i = 0; i < ref.data.size(); ++i) {
+    double a = jit.data[i], b = ref.data[i];
+    if (std::isnan(b)) {
+      EXPECT_TRUE(std::isnan(a)) << what << " entry " << i;
+      continue;
+    }
+    if (std::isinf(b)) {
+      EXPECT_EQ(a, b) << what << " entry " << i;
+      continue;
+    }
+    EXPECT_NEAR(a, b, tol * std::max(1.0, std::fabs(b))) << what << " entry " << i;
+  }
+}
+
+void compareEngines(const Function &f, const DimBinding &dims, std::mt19937_64 &rng,
+                    const std::string &what, int *compared) {
+  bool isF32 = false;
+  for (const Inst &inst : f.insts)
+    isF32 = isF32 || inst.type.dtype == DType::F32;
+  double tol = isF32 ? 1e-5 : 1e-12;
+  std::vector<Tensor> args = randomArgs(f, dims, rng);
+  // Derived functions may take extra arguments (tangents, a seed): random too.
+  auto ref = execute(Engine::Interp, f, args, dims);
+  ASSERT_TRUE(ref) << what << ": " << ref.error().render();
+  auto jit = execute(Engine::Jit, f, args, dims);
+  ASSERT_TRUE(jit) << what << ": " << jit.error().render();
+  ASSERT_EQ(jit->size(), ref->size());
+  for (std::size_t r = 0; r < ref->size(); ++r)
+    expectClose((*jit)[r], (*ref)[r], tol, what + " result " + std::to_string(r));
+  ++*compared;
+}
+
+TEST(Jit, AgreesWithTheInterpreterOnEveryProgramAndItsDerivatives) {
+  std::mt19937_64 rng(20261122);
+  int compared = 0;
+  for (const fs::path &p : programs()) {
+    std::ifstream in(p);
+    std::stringstream text;
+    text << in.rdbuf();
+    SemaOptions options;
+    if (p.filename() == "ner_window.nabla")
+      options.dims = {{"V", 20}, {"d", 4}};
+    if (p.filename() == "mlp.nabla")
+      options.dims = {{"D", 6}, {"H", 5}, {"C", 3}};
+    auto module = compileSource(SourceFile(p.string(), text.str()), options);
+    ASSERT_TRUE(module) << module.error().render();
+    for (const Function &f : module->functions) {
+      DimBinding dims;
+      for (const std::string &d : f.dimParams)
+        dims[d] = 3;
+      std::string name = p.filename().string() + " @" + f.name;
+      compareEngines(f, dims, rng, name, &compared);
+      auto wrt = std::get<std::vector<ValueId>>(selectArguments(f, {}));
+      if (wrt.empty())
+        continue;
+      compareEngines(forwardMode(f, wrt, 2), dims, rng, name + " forward", &compared);
+      compareEngines(reverseMode(f, wrt), dims, rng, name + " reverse", &compared);
+      compareEngines(symbolicGradient(f, wrt), dims, rng, name + " symbolic", &compared);
+    }
+  }
+  EXPECT_GE(compared, 100);
+}
+
+TEST(Jit, IndexOutOfRangeIsAnErrorNotACrash) {
+  auto module = compileSource(SourceFile("t.nabla", "fn f(E: f64[3, 2], ids: i32[2]) = sum(E[ids])\n"));
+  ASSERT_TRUE(module);
+  Tensor e(DType::F64, {3, 2}), ids(DType::I32, {2});
+  ids.data = {1, 7};
+  auto r = execute(Engine::Jit, module->functions[0], {e, ids});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().list[0].message.find("out of range"), std::string::npos);
+  ids.data = {1, -3}; // negative indices count from the end, as numpy's
+  EXPECT_TRUE(execute(Engine::Jit, module->functions[0], {e, ids}));
+}
+
+TEST(Jit, CompiledKernelsAreCachedByContent) {
+  auto module = compileSource(SourceFile("t.nabla", "fn f(x) = exp(x) + 1\n"));
+  ASSERT_TRUE(module);
+  auto first = execute(Engine::Jit, module->functions[0], {Tensor::scalar(1)});
+  auto second = execute(Engine::Jit, module->functions[0], {Tensor::scalar(2)});
+  ASSERT_TRUE(first && second);
+  EXPECT_DOUBLE_EQ((*second)[0].data[0], std::exp(2.0) + 1);
+}
+
+} // namespace
+} // namespace nabla
