@@ -276,4 +276,43 @@ Expected<std::vector<HessianBlock>> hessian(const Function &f, const std::vector
   return out;
 }
 
+Expected<Derivatives> hessianVectorProduct(const Function &f, const std::vector<ValueId> &wrt,
+                                           const std::vector<Tensor> &args,
+                                           const std::vector<Tensor> &direction,
+                                           const DimBinding &dims, DiffMode mode,
+                                           Engine engine) {
+  if (!f.typeOf(f.result).isScalar())
+    return makeDiagnostic(fmt::format("a Hessian-vector product needs a scalar value, but '{}' "
+                                      "returns {}",
+                                      f.name, f.typeOf(f.result).str()));
+  if (direction.size() != wrt.size())
+    return makeDiagnostic(fmt::format("the direction needs {} tensors, one per argument, got {}",
+                                      wrt.size(), direction.size()));
+  // Forward over the gradient: the tangent of each gradient output along v is (H v) for it.
+  Function g = mode == DiffMode::Symbolic ? symbolicGradient(f, wrt)
+               : mode == DiffMode::Forward ? forwardMode(f, wrt, 1, "u")
+                                           : reverseMode(f, wrt);
+  if (mode == DiffMode::Forward) {
+    // Forward over forward: H v = the gradient of (grad f . v), one row per basis direction of
+    // the inner tangent; the Hessian is symmetric, so its rows are (H v) for inner tangent v.
+    std::vector<Tensor> full = args;
+    full.insert(full.end(), direction.begin(), direction.end());
+    auto blocks = forwardBlocks(engine, g, sameArguments(f, wrt, g), full, dims, "t");
+    if (!blocks)
+      return blocks.takeError();
+    std::size_t u0 = 1 + f.outputs.size();
+    return named(f, wrt, std::move((*blocks)[u0]));
+  }
+  Function jvp = forwardMode(g, sameArguments(f, wrt, g), 1, "t");
+  std::vector<Tensor> full = args;
+  full.insert(full.end(), direction.begin(), direction.end());
+  auto tangents = namedResults(engine, jvp, full, dims, OutputRole::Tangent);
+  if (!tangents)
+    return tangents.takeError();
+  // Tangents: of the value, of f's outputs, then of each gradient.
+  std::size_t first = tangents->size() - wrt.size();
+  std::vector<Tensor> hv(tangents->begin() + static_cast<std::ptrdiff_t>(first), tangents->end());
+  return named(f, wrt, std::move(hv));
+}
+
 } // namespace nabla

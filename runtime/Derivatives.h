@@ -50,4 +50,12 @@ Expected<std::vector<HessianBlock>> hessian(const Function &f, const std::vector
                                             const DimBinding &dims, DiffMode mode,
                                             Engine engine = Engine::Interp);
 
+/// The Hessian-vector product H v of a scalar-valued `f`, for a direction `v` (one tensor per
+/// argument of `wrt`): forward mode over the gradient that `mode` builds, one evaluation.
+Expected<Derivatives> hessianVectorProduct(const Function &f, const std::vector<ValueId> &wrt,
+                                           const std::vector<Tensor> &args,
+                                           const std::vector<Tensor> &direction,
+                                           const DimBinding &dims, DiffMode mode,
+                                           Engine engine = Engine::Interp);
+
 } // namespace nabla

@@ -67,6 +67,36 @@ TEST(Hessian, LectureExampleFromLanguageReference) {
   }
 }
 
+TEST(Hessian, VectorProductIsTheHessianTimesTheDirection) {
+  Module m = compile("fn q(A: f64[2, 2], x: f64[2]) = sin(x @ A @ x) + sum(A * A) * x[0]\n");
+  const Function &f = m.functions[0];
+  auto wrt = std::get<std::vector<ValueId>>(selectArguments(f, {}));
+  std::vector<Tensor> args{tensor({2, 2}, {0.1, 0.2, -0.3, 0.4}), tensor({2}, {0.5, -0.7})};
+  std::vector<Tensor> v{tensor({2, 2}, {1, -2, 0.5, 3}), tensor({2}, {-1, 2})};
+  auto h = hessian(f, wrt, args, {}, DiffMode::Reverse);
+  ASSERT_TRUE(h) << h.error().render();
+  // (H v)_a = sum_b H[a][b] v_b, with the blocks flattened row-major.
+  std::vector<std::vector<double>> want(2);
+  for (std::size_t a = 0; a < 2; ++a) {
+    std::size_t rows = args[a].data.size();
+    want[a].assign(rows, 0.0);
+    for (std::size_t b = 0; b < 2; ++b) {
+      const Tensor &block = (*h)[a * 2 + b].value;
+      std::size_t cols = args[b].data.size();
+      for (std::size_t i = 0; i < rows; ++i)
+        for (std::size_t j = 0; j < cols; ++j)
+          want[a][i] += block.data[i * cols + j] * v[b].data[j];
+    }
+  }
+  for (DiffMode mode : kModes) {
+    auto hv = hessianVectorProduct(f, wrt, args, v, {}, mode);
+    ASSERT_TRUE(hv) << hv.error().render();
+    for (std::size_t a = 0; a < 2; ++a)
+      for (std::size_t i = 0; i < want[a].size(); ++i)
+        EXPECT_NEAR((*hv)[a].value.data[i], want[a][i], 1e-12) << diffModeName(mode);
+  }
+}
+
 TEST(Jacobian, ModesAgreeAndMatchTheFormula) {
   // v(x) = exp(x) * sum(x): J[i][j] = δij exp(x_i) sum(x) + exp(x_i).
   Module m = compile("fn v(x: f64[3]) = exp(x) * sum(x)\n");
