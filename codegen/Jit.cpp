@@ -65,6 +65,7 @@ struct Jit::State {
         continue;
       fn.addFnAttr("target-cpu", cpu);
       fn.addFnAttr("target-features", features);
+      fn.addFnAttr("prefer-vector-width", "512"); // the host has AVX-512: use all of it
     }
     llvm::LoopAnalysisManager lam;
     llvm::FunctionAnalysisManager fam;

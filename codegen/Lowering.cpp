@@ -17,6 +17,7 @@
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
+#include <llvm/Transforms/Utils/ModuleUtils.h>
 
 #include <fmt/format.h>
 
@@ -59,15 +60,15 @@ public:
     case MathFn::Neg:
       return b_.CreateFNeg(v);
     case MathFn::Exp:
-      return b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp, v);
+      return widen(b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp, v), "exp", 1);
     case MathFn::Log:
-      return b_.CreateUnaryIntrinsic(llvm::Intrinsic::log, v);
+      return widen(b_.CreateUnaryIntrinsic(llvm::Intrinsic::log, v), "log", 1);
     case MathFn::Sqrt:
       return b_.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, v);
     case MathFn::Sin:
-      return b_.CreateUnaryIntrinsic(llvm::Intrinsic::sin, v);
+      return widen(b_.CreateUnaryIntrinsic(llvm::Intrinsic::sin, v), "sin", 1);
     case MathFn::Cos:
-      return b_.CreateUnaryIntrinsic(llvm::Intrinsic::cos, v);
+      return widen(b_.CreateUnaryIntrinsic(llvm::Intrinsic::cos, v), "cos", 1);
     case MathFn::Abs:
       return b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, v);
     case MathFn::Tan:
@@ -124,7 +125,7 @@ public:
     case MathOp::Div:
       return b_.CreateFDiv(x, y);
     case MathOp::Pow:
-      return b_.CreateBinaryIntrinsic(llvm::Intrinsic::pow, x, y);
+      return widen(b_.CreateBinaryIntrinsic(llvm::Intrinsic::pow, x, y), "pow", 2);
     }
     return x;
   }
@@ -167,7 +168,31 @@ private:
     llvm::FunctionCallee callee =
         m_.getOrInsertFunction(symbol, llvm::FunctionType::get(type_, {type_}, false));
     markPure(callee);
-    return b_.CreateCall(callee, {x});
+    return widen(b_.CreateCall(callee, {x}), name, 1);
+  }
+
+  /// Offers the vectorizer libmvec's AVX-512 variant of a math call (8 doubles or 16 floats):
+  /// LLVM 19's libmvec table only lists the 2- and 4-wide ones, so the 8-wide variant is named
+  /// on the call site and its declaration kept alive.
+  Value *widen(Value *call, const std::string &name, int arity) {
+    auto *inst = llvm::dyn_cast<llvm::CallInst>(call);
+    if (!inst || !inst->getCalledFunction())
+      return call;
+    bool isFloat = type_->isFloatTy();
+    unsigned lanes = isFloat ? 16 : 8;
+    std::string params(static_cast<std::size_t>(arity), 'v');
+    std::string vectorName = fmt::format("_ZGVeN{}{}_{}{}", lanes, params, name, isFloat ? "f" : "");
+    auto *vectorType = llvm::FixedVectorType::get(type_, lanes);
+    std::vector<llvm::Type *> vectorParams(static_cast<std::size_t>(arity), vectorType);
+    llvm::FunctionCallee decl = m_.getOrInsertFunction(
+        vectorName, llvm::FunctionType::get(vectorType, vectorParams, false));
+    auto *declFn = llvm::cast<llvm::Function>(decl.getCallee());
+    if (declFn->use_empty())
+      llvm::appendToCompilerUsed(m_, {declFn});
+    std::string variant = fmt::format("_ZGV_LLVM_N{}{}_{}({})", lanes, params,
+                                      inst->getCalledFunction()->getName().str(), vectorName);
+    inst->addFnAttr(llvm::Attribute::get(b_.getContext(), "vector-function-abi-variant", variant));
+    return call;
   }
 
   /// nabla's own special functions are double-precision; float arguments are widened.
@@ -793,6 +818,10 @@ private:
         Value *acc = accumulator(t, llvm::ConstantFP::get(t, 0.0));
         loopNest(reducedExtents, [&](const Index &inner) {
           Value *sum = b_.CreateFAdd(b_.CreateLoad(t, acc), element(x, fullIndex(outer, inner)));
+          // Sums may be reassociated: that is what lets them vectorize (several partial sums).
+          // Their results then differ from the interpreter's sequential sums in the last bits.
+          if (auto *op = llvm::dyn_cast<llvm::Instruction>(sum))
+            op->setHasAllowReassoc(true);
           b_.CreateStore(sum, acc);
         });
         store(v, outFlat, b_.CreateLoad(t, acc));
