@@ -877,9 +877,25 @@ private:
       batch.push_back(dim(so[d]));
     Value *m = dim(so[r - 2]), *n = dim(so[r - 1]), *k = dim(sa[r - 1]);
 
+    // Decide at compile time when the known sizes settle it (a runtime size is at least 1), so
+    // that only one of the two paths is generated.
+    std::int64_t knownWork = 1;
+    bool allKnown = true;
+    for (const Dim *d : {&so[r - 2], &so[r - 1], &sa[r - 1]}) {
+      if (d->isConstant())
+        knownWork *= d->constant();
+      else
+        allKnown = false;
+    }
+    bool alwaysBlas = blasAvailable() && knownWork >= kBlasThreshold;
+    bool neverBlas = !blasAvailable() || (allKnown && knownWork < kBlasThreshold);
+    if (alwaysBlas) {
+      emitBlasMatMul(v, a, c, batch, m, n, k);
+      return;
+    }
     llvm::BasicBlock *loops = llvm::BasicBlock::Create(ctx_, "matmul_loops", kernel_);
     llvm::BasicBlock *done = llvm::BasicBlock::Create(ctx_, "matmul_done", kernel_);
-    if (blasAvailable()) {
+    if (!neverBlas) {
       llvm::BasicBlock *blas = llvm::BasicBlock::Create(ctx_, "matmul_blas", kernel_);
       Value *work = b_.CreateMul(b_.CreateMul(m, n), k);
       b_.CreateCondBr(b_.CreateICmpSGE(work, b_.getInt64(kBlasThreshold)), blas, loops);

@@ -271,11 +271,34 @@ ValueId Builder::reshape(ValueId x, Shape shape) {
 }
 
 ValueId Builder::transpose(ValueId x, std::vector<std::int64_t> perm) {
-  bool identity = true;
-  for (std::size_t i = 0; i < perm.size(); ++i)
-    identity = identity && perm[i] == static_cast<std::int64_t>(i);
-  if (identity)
+  auto isIdentity = [](const std::vector<std::int64_t> &p) {
+    for (std::size_t i = 0; i < p.size(); ++i)
+      if (p[i] != static_cast<std::int64_t>(i))
+        return false;
+    return true;
+  };
+  if (isIdentity(perm))
     return x;
+  const Inst &def = fn_.insts[x];
+  // transpose(transpose(x, p), q) = transpose(x, p o q)
+  if (def.op == Op::Transpose) {
+    const auto &inner = def.intsAttr("perm");
+    std::vector<std::int64_t> composed(perm.size());
+    for (std::size_t i = 0; i < perm.size(); ++i)
+      composed[i] = inner[static_cast<std::size_t>(perm[i])];
+    return transpose(def.operands[0], std::move(composed));
+  }
+  // (A B)^T = B^T A^T over the last two axes: a reverse-mode dW = (x^T delta)^T becomes
+  // delta^T x, and no transposed copy of a product is ever made.
+  std::size_t r = perm.size();
+  bool swapsLastTwo = r >= 2 && perm[r - 2] == static_cast<std::int64_t>(r - 1) &&
+                      perm[r - 1] == static_cast<std::int64_t>(r - 2);
+  for (std::size_t i = 0; swapsLastTwo && i + 2 < r; ++i)
+    swapsLastTwo = perm[i] == static_cast<std::int64_t>(i);
+  if (def.op == Op::MatMul && swapsLastTwo) {
+    ValueId a = def.operands[0], c = def.operands[1];
+    return emit(Op::MatMul, {transpose(c, perm), transpose(a, perm)});
+  }
   return emit(Op::Transpose, {x}, {std::move(perm)});
 }
 
