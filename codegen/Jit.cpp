@@ -75,6 +75,7 @@ struct Jit::State {
     tuning.LoopVectorization = true;
     tuning.SLPVectorization = true;
     tuning.LoopInterleaving = false;
+    tuning.LoopUnrolling = false;
     llvm::PassBuilder pb(machine.get(), tuning);
     llvm::TargetLibraryInfoImpl tlii(machine->getTargetTriple());
     tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86,
