@@ -9,6 +9,7 @@ packages=(
   cmake ninja-build clang-19 llvm-19-dev  # build tools; LLVM 19 for code generation
   libboost1.81-dev                         # Boost.Spirit X3: the parser
   libcli11-dev                             # command-line parsing
+  libedit-dev                              # line editing in the REPL
   nlohmann-json3-dev                       # JSON inputs and outputs
   libfmt-dev                               # formatting
   libgtest-dev libbenchmark-dev            # tests and benchmarks

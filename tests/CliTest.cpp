@@ -187,10 +187,38 @@ TEST(Cli, EmitIrPrintsTheTypedIr) {
                    "}\n");
 }
 
+TEST(Cli, ReplAnswersTheLanguageReferenceSession) {
+  // LANGUAGE.md §7, line by line.
+  std::string path = (std::filesystem::temp_directory_path() / "nabla_repl_input.txt").string();
+  std::ofstream(path) << "f(x, y) = x^2 * y\nf(3, 4)\nd/dx sin(x)^2\ngrad f\n"
+                         "grad f at x=1, y=2\nhessian f\nhessian f at x=1, y=2\n:quit\n";
+  CliResult r = runNabla("repl < '" + path + "'");
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "36\n2*sin(x)*cos(x)\n[2*x*y, x^2]\n[4, 1]\n[[2*y, 2*x], [2*x, 0]]\n"
+                   "[[4, 2], [2, 0]]\n");
+  std::filesystem::remove(path);
+}
+
+TEST(Cli, ReplChecksAndTracesAtAPoint) {
+  std::string path = (std::filesystem::temp_directory_path() / "nabla_repl_check.txt").string();
+  std::ofstream(path) << "fn g(x1, x2) = ln(x1) + x1*x2 - sin(x2)\ncheck g at x1=2, x2=5\n"
+                         "trace g at x1=2, x2=5\nmodel m(B) {\n  input x: f64[B]\n"
+                         "  param w: f64[B]\n  loss sum(w*x)\n}\nundefined(1)\n";
+  CliResult r = runNabla("repl < '" + path + "'");
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("x1                    5.5            5.5            5.5"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("adjoint"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("error: unknown function 'undefined'"), std::string::npos) << r.out;
+  std::filesystem::remove(path);
+}
+
 TEST(Cli, HelpAndVersion) {
   EXPECT_EQ(runNabla("--version").exitCode, 0);
   EXPECT_EQ(runNabla("--version").out, "nabla 0.1.0\n");
-  for (const char *cmd : {"--help", "eval --help", "emit --help"}) {
+  for (const char *cmd : {"--help", "eval --help", "emit --help", "check --help", "diff --help",
+                          "repl --help"}) {
     CliResult r = runNabla(cmd);
     EXPECT_EQ(r.exitCode, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;

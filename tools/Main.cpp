@@ -11,6 +11,7 @@
 #include "runtime/Execute.h"
 #include "runtime/Json.h"
 #include "tools/Driver.h"
+#include "tools/Repl.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -295,6 +296,11 @@ int runEmit(const EmitOptions &o) {
     std::cout << print(out);
     return kSuccess;
   }
+  if (o.stage == "dot") {
+    for (const Function &f : out.functions)
+      std::cout << printDot(f);
+    return kSuccess;
+  }
   if (o.stage == "grad-ir") {
     for (std::size_t i = 0; i < out.functions.size(); ++i) {
       const Function &f = out.functions[i];
@@ -356,6 +362,11 @@ int run(int argc, char **argv) {
   checkCmd->add_option("--engine", check.engine, "jit (default) or interp")
       ->check(CLI::IsMember({"jit", "interp"}));
 
+  std::string replFile;
+  CLI::App *replCmd = app.add_subcommand("repl", "An interactive shell (:help inside lists what "
+                                                 "it understands)");
+  replCmd->add_option("FILE", replFile, "A .nabla file to load first");
+
   DiffOptions diff;
   CLI::App *diffCmd =
       app.add_subcommand("diff", "Print the simplified symbolic derivative of an expression");
@@ -370,9 +381,10 @@ int run(int argc, char **argv) {
   emitCmd
       ->add_option("STAGE", emit.stage,
                    "ir: the typed tensor IR; grad-ir: its reverse-mode gradient IR; llvm: the "
-                   "optimized LLVM IR of the kernels; asm: their host assembly")
+                   "optimized LLVM IR of the kernels; asm: their host assembly; dot: the IR as "
+                   "a Graphviz graph")
       ->required()
-      ->check(CLI::IsMember({"ir", "grad-ir", "llvm", "asm"}));
+      ->check(CLI::IsMember({"ir", "grad-ir", "llvm", "asm", "dot"}));
   emitCmd->add_option("FILE", emit.file, "A .nabla file")->required();
   emitCmd->add_option("--fn", emit.fn, "Only this fn or model");
   emitCmd->add_option("--dim", emit.dims, "Bind a dimension, e.g. --dim d=16 (repeatable)");
@@ -399,6 +411,8 @@ int run(int argc, char **argv) {
   }
   if (emitCmd->parsed())
     return runWithLargeStack([&] { return runEmit(emit); });
+  if (replCmd->parsed())
+    return runWithLargeStack([&] { return runRepl(replFile); });
   if (checkCmd->parsed())
     return runWithLargeStack([&] { return runCheck(check); });
   if (diffCmd->parsed())
