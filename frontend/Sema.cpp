@@ -1362,13 +1362,22 @@ private:
     return builder().broadcast(builder().reshape(r, kept), t.shape);
   }
 
-  // softmax(x) = exp(x - logsumexp(x)), log_softmax(x) = x - logsumexp(x): stable for any x.
-  ValueId softmax(ValueId x, std::int64_t axis, bool log) {
-    ValueId shifted = builder().sub(x, reduceKeep(Op::LogSumExp, x, axis));
-    return log ? shifted : builder().unary(Op::Exp, shifted);
+  /// x - max(x) along `axis`, the max held constant: every entry is <= 0 and the largest is
+  /// exactly 0, so what follows neither overflows nor loses the largest entries to rounding.
+  ValueId shiftByMax(ValueId x, std::int64_t axis) {
+    return builder().sub(x, builder().unary(Op::StopGradient, reduceKeep(Op::ReduceMax, x, axis)));
   }
 
-  // cross_entropy(logits, y) = logsumexp(logits) - logits[y], per example.
+  // log_softmax(x) = s - logsumexp(s) and softmax(x) = exp(log_softmax(x)), s = x - max(x):
+  // exact at logits of +-1e4 (subtracting a rounded logsumexp of x itself would lose |x| eps).
+  ValueId softmax(ValueId x, std::int64_t axis, bool log) {
+    ValueId shifted = shiftByMax(x, axis);
+    ValueId logp = builder().sub(shifted, reduceKeep(Op::LogSumExp, shifted, axis));
+    return log ? logp : builder().unary(Op::Exp, logp);
+  }
+
+  // cross_entropy(logits, y) = logsumexp(s) - s[y] with s = logits - max(logits), per example:
+  // exact for any logits (the label's shifted logit is 0 when it is the largest).
   SVal crossEntropy(const Expr &call) {
     auto args = bindArgs(call, {"logits", "labels"}, 2);
     ValueId logits = asFloat(eval(*args[0]), args[0]->range);
@@ -1384,10 +1393,11 @@ private:
            fmt::format("cross_entropy needs one label per row of logits: logits {} vs labels {}",
                        tl.str(), ty.str()));
     auto last = static_cast<std::int64_t>(tl.rank() - 1);
-    ValueId lse = builder().emit(Op::LogSumExp, {logits}, {std::vector<std::int64_t>{last}});
+    ValueId shifted = shiftByMax(logits, last);
+    ValueId lse = builder().emit(Op::LogSumExp, {shifted}, {std::vector<std::int64_t>{last}});
     Shape column = rows;
     column.push_back(Dim(1));
-    ValueId picked = builder().emit(Op::TakeAlong, {logits, builder().reshape(labels, column)},
+    ValueId picked = builder().emit(Op::TakeAlong, {shifted, builder().reshape(labels, column)},
                                     {last});
     return Val{builder().sub(lse, builder().reshape(picked, rows))};
   }

@@ -509,6 +509,13 @@ std::vector<MaybeValue> convertVjp(Builder &b, const Inst &inst, ValueId, ValueI
   return {b.convert(ct, b.typeOf(inst.operands[0]).dtype)};
 }
 
+// stop_gradient(x) = x, with no derivative: the shift of a stable softmax, x - max(x), whose
+// derivative with respect to the max is zero anyway (the shift cancels), so carrying it would
+// only add work and a masking reduction to every classifier's gradient.
+struct StopGradientRule {
+  template <class T> static T apply(T x, const Inst &) { return x; }
+};
+
 } // namespace
 
 const OpInfo opNeg = unaryFloatOp<NegRule>();
@@ -551,6 +558,12 @@ const OpInfo opEq = compareOp<EqRule>();
 const OpInfo opNe = compareOp<NeRule>();
 
 const OpInfo opSelect = masking(OpInfo{3, {}, selectRule, evalSelect, selectJvp, selectVjp});
+const OpInfo opStopGradient = [] {
+  OpInfo info{1, {}, floatRule, evalElementwise<StopGradientRule, 1>, rules::zeroJvp,
+              rules::zeroVjp};
+  info.lowerScalar = lowerElementwise<StopGradientRule, 1>;
+  return info;
+}();
 const OpInfo opConvert =
     OpInfo{1, {{"dtype", AttrKind::DTypeAttr}}, convertRule, evalConvert, convertJvp, convertVjp};
 

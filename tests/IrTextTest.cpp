@@ -91,6 +91,7 @@ Function everyOp() {
     b.emit(op, {a, a2});
   b.emit(Op::Select, {mask, a, a2});
   b.convert(a, DType::F32);
+  b.unary(Op::StopGradient, a);
   b.convert(iota, DType::F64);
   b.reduceSum(a, {0, 1});
   b.emit(Op::ReduceMax, {a}, {std::vector<std::int64_t>{1}});
