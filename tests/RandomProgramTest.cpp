@@ -9,6 +9,7 @@
 #include "passes/Simplify.h"
 #include "passes/Symbolic.h"
 #include "runtime/Derivatives.h"
+#include "runtime/Execute.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -198,7 +199,60 @@ struct Stats {
   int hessians = 0;    // programs whose Hessian was checked too
   int inF32 = 0;       // programs also checked in f32
   int nanNotTaken = 0; // programs with a NaN or infinity in a where's branch not taken
+  int jitChecked = 0;  // programs whose value and derivative functions also ran compiled
 };
+
+/// Every how many programs the compiled code is compared with the interpreter (a kernel costs
+/// ~0.1 s to compile, so a sample; NABLA_JIT_EVERY=1 checks them all).
+int jitEvery() {
+  const char *env = std::getenv("NABLA_JIT_EVERY");
+  return env ? std::max(1, std::atoi(env)) : 50;
+}
+
+/// The JIT against the interpreter on `f` and its forward, reverse and symbolic derivative
+/// functions: f64 to 1e-12 relative.
+bool checkJit(const Function &f, const std::vector<Tensor> &point, const std::string &source,
+              std::uint64_t seed, Rng &rng, Stats &stats) {
+  auto wrt = std::get<std::vector<ValueId>>(selectArguments(f, {}));
+  std::vector<std::pair<std::string, Function>> kernels;
+  kernels.emplace_back("value", f);
+  kernels.emplace_back("forward", forwardMode(f, wrt, 2));
+  kernels.emplace_back("reverse", reverseMode(f, wrt));
+  kernels.emplace_back("symbolic", symbolicGradient(f, wrt));
+  bool ok = true;
+  for (const auto &[what, g] : kernels) {
+    std::vector<Tensor> args = point;
+    // Extra arguments of derived functions (tangents, a cotangent seed): random.
+    std::vector<ValueId> all = g.arguments();
+    for (std::size_t i = args.size(); i < all.size(); ++i) {
+      Tensor t(g.typeOf(all[i]).dtype, *concreteShape(g.typeOf(all[i]).shape, {}));
+      for (double &v : t.data)
+        v = std::uniform_real_distribution<double>(-1, 1)(rng);
+      args.push_back(std::move(t));
+    }
+    auto ref = execute(Engine::Interp, g, args);
+    auto jit = execute(Engine::Jit, g, args);
+    if (!ref || !jit) {
+      ADD_FAILURE() << what << " did not run: "
+                    << (ref ? jit.error().render() : ref.error().render()) << "seed " << seed
+                    << ":\n" << source;
+      return false;
+    }
+    for (std::size_t r = 0; r < ref->size(); ++r)
+      for (std::size_t i = 0; i < (*ref)[r].data.size(); ++i) {
+        double a = (*jit)[r].data[i], b = (*ref)[r].data[i];
+        bool close = std::fabs(a - b) <= 1e-12 * std::max({1.0, std::fabs(a), std::fabs(b)});
+        if (std::isfinite(b) ? close : (std::isnan(b) ? std::isnan(a) : a == b))
+          continue;
+        ADD_FAILURE() << what << " result " << r << " entry " << i << ": jit " << a
+                      << " vs interpreter " << b << ", seed " << seed << ":\n" << source;
+        ok = false;
+        break;
+      }
+  }
+  ++stats.jitChecked;
+  return ok;
+}
 
 bool closeTo(double a, double b, double rel) {
   if (std::isnan(a) || std::isnan(b))
@@ -1216,6 +1270,8 @@ TEST(RandomPrograms, ScalarExpressionsOverEveryElementwiseOp) {
     ok = checkPrintedDerivatives(f, *point, p.params, p.source, seed, stats) && ok;
     if (stats.programs % 4 == 0)
       ok = checkHessians(f, *point, p.source, seed, stats) && ok;
+    if (stats.programs % jitEvery() == 0)
+      ok = checkJit(f, *point, p.source, seed, rng, stats) && ok;
     failures += ok ? 0 : 1;
   }
   EXPECT_EQ(stats.programs, wanted);
@@ -1224,8 +1280,9 @@ TEST(RandomPrograms, ScalarExpressionsOverEveryElementwiseOp) {
               stats.programs, stats.rejected, stats.gradientEntries, stats.printedBack,
               stats.printedBlocks, secondsSince(t0));
   std::printf("[ scalar   ] %d of them with Hessians in every mode, %d with a NaN or infinity in "
-              "a where's branch not taken\n",
-              stats.hessians, stats.nanNotTaken);
+              "a where's branch not taken, %d also compiled (value and three derivative "
+              "functions) against the interpreter\n",
+              stats.hessians, stats.nanNotTaken, stats.jitChecked);
   EXPECT_GT(stats.printedBlocks, 0); // both printed forms were exercised
 }
 
@@ -1264,13 +1321,15 @@ TEST(RandomPrograms, TensorPrograms) {
       ok = checkHessians(f, *point, source, seed, stats) && ok;
     if (stats.programs % 3 == 0)
       ok = checkInF32(f, *point, source, seed, stats) && ok;
+    if (stats.programs % jitEvery() == 0)
+      ok = checkJit(f, *point, source, seed, rng, stats) && ok;
     failures += ok ? 0 : 1;
   }
   EXPECT_EQ(stats.programs, wanted);
   std::printf("[ tensor   ] %d programs (%d rejected: no point away from kinks), %d gradient "
-              "entries, %d Hessians, %d also in f32, %.1f s\n",
+              "entries, %d Hessians, %d also in f32, %d also compiled, %.1f s\n",
               stats.programs, stats.rejected, stats.gradientEntries, stats.hessians, stats.inF32,
-              secondsSince(t0));
+              stats.jitChecked, secondsSince(t0));
 }
 
 // ----- no expression swell -------------------------------------------------------------------
