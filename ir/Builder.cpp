@@ -10,25 +10,6 @@ namespace nabla {
 
 namespace {
 
-bool attrFits(const AttrValue &v, AttrKind k) {
-  switch (k) {
-  case AttrKind::Int:
-    return std::holds_alternative<std::int64_t>(v);
-  case AttrKind::Float:
-    return std::holds_alternative<double>(v);
-  case AttrKind::Ints:
-    return std::holds_alternative<std::vector<std::int64_t>>(v);
-  case AttrKind::Floats:
-    return std::holds_alternative<std::vector<double>>(v);
-  case AttrKind::Dims:
-    return std::holds_alternative<Shape>(v);
-  case AttrKind::DTypeAttr:
-    return std::holds_alternative<DType>(v);
-  case AttrKind::String:
-    return std::holds_alternative<std::string>(v);
-  }
-  return false;
-}
 
 bool isLeaf(Op op) {
   return op == Op::Input || op == Op::Param || op == Op::Const || op == Op::Iota ||

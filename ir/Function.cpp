@@ -60,6 +60,35 @@ const std::string &Inst::stringAttr(std::string_view name) const {
   return std::get<std::string>(attr(name));
 }
 
+bool attrFits(const AttrValue &v, AttrKind kind) {
+  switch (kind) {
+  case AttrKind::Int:
+    return std::holds_alternative<std::int64_t>(v);
+  case AttrKind::Float:
+    return std::holds_alternative<double>(v);
+  case AttrKind::Ints:
+    return std::holds_alternative<std::vector<std::int64_t>>(v);
+  case AttrKind::Floats:
+    return std::holds_alternative<std::vector<double>>(v);
+  case AttrKind::Dims:
+    return std::holds_alternative<Shape>(v);
+  case AttrKind::DTypeAttr:
+    return std::holds_alternative<DType>(v);
+  case AttrKind::String:
+    return std::holds_alternative<std::string>(v);
+  }
+  return false;
+}
+
+Function Function::emptyLike(std::string newName) const {
+  Function g;
+  g.name = std::move(newName);
+  g.kind = kind;
+  g.dimParams = dimParams;
+  g.inits = inits;
+  return g;
+}
+
 std::vector<ValueId> Function::arguments() const {
   std::vector<ValueId> out;
   for (ValueId v = 0; v < insts.size(); ++v)

@@ -35,6 +35,9 @@ enum class AttrKind : std::uint8_t { Int, Float, Ints, Floats, Dims, DTypeAttr, 
 using AttrValue = std::variant<std::int64_t, double, std::vector<std::int64_t>,
                                std::vector<double>, Shape, DType, std::string>;
 
+/// Whether `value` holds the alternative that attribute kind `kind` calls for.
+bool attrFits(const AttrValue &value, AttrKind kind);
+
 /// An SSA value is named by the index of the instruction that defines it.
 using ValueId = std::uint32_t;
 
@@ -96,6 +99,10 @@ struct Function {
   std::vector<ValueId> arguments() const;
   /// The argument named `name`, if any.
   std::optional<ValueId> argument(std::string_view name) const;
+
+  /// A function with this one's kind, runtime dimensions and initializers, named `newName`,
+  /// and no instructions yet: the start of a pass's output.
+  Function emptyLike(std::string newName) const;
 };
 
 /// A compiled file: its functions and models, in source order.

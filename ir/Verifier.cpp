@@ -31,25 +31,6 @@ const char *kindName(AttrKind kind) {
   return "?";
 }
 
-bool attrFits(const AttrValue &v, AttrKind kind) {
-  switch (kind) {
-  case AttrKind::Int:
-    return std::holds_alternative<std::int64_t>(v);
-  case AttrKind::Float:
-    return std::holds_alternative<double>(v);
-  case AttrKind::Ints:
-    return std::holds_alternative<std::vector<std::int64_t>>(v);
-  case AttrKind::Floats:
-    return std::holds_alternative<std::vector<double>>(v);
-  case AttrKind::Dims:
-    return std::holds_alternative<Shape>(v);
-  case AttrKind::DTypeAttr:
-    return std::holds_alternative<DType>(v);
-  case AttrKind::String:
-    return std::holds_alternative<std::string>(v);
-  }
-  return false;
-}
 
 std::string instName(const Inst &inst, ValueId v) {
   return "%" + std::to_string(v) + " (" + std::string(mnemonic(inst.op)) + ")";

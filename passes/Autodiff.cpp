@@ -156,11 +156,7 @@ std::variant<std::vector<ValueId>, std::string> selectArguments(const Function &
 
 Function forwardMode(const Function &f, std::span<const ValueId> wrt, int directions,
                      const std::string &tag) {
-  Function g;
-  g.name = f.name + ".jvp";
-  g.kind = f.kind;
-  g.dimParams = f.dimParams;
-  g.inits = f.inits;
+  Function g = f.emptyLike(f.name + ".jvp");
   Builder b(g);
   std::vector<ValueId> map = copyFunction(b, f);
   std::vector<std::vector<MaybeValue>> tangents;
@@ -189,11 +185,7 @@ Function forwardMode(const Function &f, std::span<const ValueId> wrt, int direct
 }
 
 Function reverseMode(const Function &f, std::span<const ValueId> wrt) {
-  Function g;
-  g.name = f.name + ".grad";
-  g.kind = f.kind;
-  g.dimParams = f.dimParams;
-  g.inits = f.inits;
+  Function g = f.emptyLike(f.name + ".grad");
   Builder b(g);
   std::vector<ValueId> map = copyFunction(b, f);
   const Type &resultType = f.typeOf(f.result);

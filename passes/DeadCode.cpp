@@ -20,11 +20,7 @@ Function eliminateDeadCode(const Function &f) {
     for (ValueId o : inst.operands)
       live[o] = true;
   }
-  Function out;
-  out.name = f.name;
-  out.kind = f.kind;
-  out.dimParams = f.dimParams;
-  out.inits = f.inits;
+  Function out = f.emptyLike(f.name);
   std::vector<ValueId> renumber(f.insts.size(), 0);
   for (std::size_t i = 0; i < f.insts.size(); ++i) {
     if (!live[i])

@@ -185,11 +185,7 @@ private:
 
 /// One pass of the rewrite table over the whole function.
 Function rewriteOnce(const Function &f) {
-  Function g;
-  g.name = f.name;
-  g.kind = f.kind;
-  g.dimParams = f.dimParams;
-  g.inits = f.inits;
+  Function g = f.emptyLike(f.name);
   Builder b(g);
   Rewriter rewriter(b);
   std::vector<ValueId> map(f.insts.size());

@@ -46,11 +46,7 @@ Function symbolicDerivative(const Function &f, const std::vector<ValueId> &varia
 }
 
 Function symbolicGradient(const Function &f, std::span<const ValueId> wrt) {
-  Function g;
-  g.name = f.name + ".grad";
-  g.kind = f.kind;
-  g.dimParams = f.dimParams;
-  g.inits = f.inits;
+  Function g = f.emptyLike(f.name + ".grad");
   Builder b(g);
   std::vector<ValueId> map = copyFunction(b, f);
   const Type &resultType = f.typeOf(f.result);

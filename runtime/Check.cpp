@@ -22,11 +22,7 @@ constexpr int kAttempts = 6;
 
 /// A copy of `f` computing in f64 throughout: finite differences need the precision.
 Function promoteToF64(const Function &f) {
-  Function g;
-  g.name = f.name;
-  g.kind = f.kind;
-  g.dimParams = f.dimParams;
-  g.inits = f.inits;
+  Function g = f.emptyLike(f.name);
   Builder b(g);
   std::vector<ValueId> map(f.insts.size());
   for (std::size_t v = 0; v < f.insts.size(); ++v) {
