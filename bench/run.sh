@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds nabla_bench and runs it pinned to one core, then prints the markdown summary table
-# (medians over the repetitions; docs/performance.md keeps the latest). Extra arguments go to the
-# binary, e.g. bench/run.sh --benchmark_filter='BM_Mlp'. REPS=N sets the repetitions (default 21:
-# this 2-core VM's speed drifts by up to 1.5x while the other core is busy, so many short runs,
-# randomly interleaved; the table gives their median and the ratio of the fastest runs).
+# Builds nabla_bench and runs it pinned to one core, then prints the markdown summary tables
+# (docs/performance.md keeps the latest). Extra arguments go to the binary, e.g.
+# bench/run.sh --benchmark_filter='BM_Mlp'. REPS=N sets the repetitions (default 21: this 2-core
+# VM's speed drifts by up to 2x while the other core is busy, so many short runs, randomly
+# interleaved). The table's ratios are then re-timed back to back (see timePaired in
+# bench/NablaBench.cpp), which is what makes them repeatable here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
