@@ -41,6 +41,9 @@ class LlvmScalarEmitter final : public ScalarEmitter {
 public:
   LlvmScalarEmitter(IRBuilder<> &b, llvm::Module &m, llvm::Type *type) : b_(b), m_(m), type_(type) {}
 
+  /// exp(x) with its 8-wide libmvec variant on offer, for loops outside the scalar definitions.
+  Value *exp(Value *x) { return static_cast<Value *>(call(MathFn::Exp, x)); }
+
   Handle constant(double v) override {
     if (type_->isIntegerTy())
       return llvm::ConstantInt::get(type_, static_cast<std::uint64_t>(static_cast<std::int64_t>(v)),
@@ -841,9 +844,10 @@ private:
       Value *s = accumulator(t, llvm::ConstantFP::get(t, 0.0));
       loopNest(reducedExtents, [&](const Index &inner) {
         Value *shifted = b_.CreateFSub(element(x, fullIndex(outer, inner)), mv);
-        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, s),
-                                     b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp, shifted)),
-                       s);
+        Value *term = LlvmScalarEmitter(b_, m_, t).exp(shifted);
+        Value *sum = b_.CreateFAdd(b_.CreateLoad(t, s), term);
+        llvm::cast<llvm::Instruction>(sum)->setHasAllowReassoc(true); // vectorizes, as sums do
+        b_.CreateStore(sum, s);
       });
       Value *finite = b_.CreateFCmpOLT(b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, mv), inf(false));
       Value *lse = b_.CreateFAdd(mv, b_.CreateUnaryIntrinsic(llvm::Intrinsic::log, b_.CreateLoad(t, s)));

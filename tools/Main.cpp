@@ -314,8 +314,18 @@ int runEmit(const EmitOptions &o) {
   auto jit = codegen::Jit::instance();
   if (!jit)
     return report(jit.error());
+  if (o.stage == "grad-llvm" || o.stage == "grad-asm") {
+    // The kernels of the reverse-mode gradients, for reading what a gradient compiles to.
+    Module grads;
+    for (const Function &f : out.functions)
+      if (f.typeOf(f.result).isScalar())
+        grads.functions.push_back(
+            reverseMode(f, std::get<std::vector<ValueId>>(selectArguments(f, {}))));
+    out = std::move(grads);
+  }
   for (const Function &f : out.functions) {
-    auto text = o.stage == "asm" ? (*jit)->assembly(f) : (*jit)->llvmIr(f, true);
+    bool assembly = o.stage == "asm" || o.stage == "grad-asm";
+    auto text = assembly ? (*jit)->assembly(f) : (*jit)->llvmIr(f, true);
     if (!text)
       return report(text.error());
     std::cout << *text;
@@ -381,10 +391,10 @@ int run(int argc, char **argv) {
   emitCmd
       ->add_option("STAGE", emit.stage,
                    "ir: the typed tensor IR; grad-ir: its reverse-mode gradient IR; llvm: the "
-                   "optimized LLVM IR of the kernels; asm: their host assembly; dot: the IR as "
-                   "a Graphviz graph")
+                   "optimized LLVM IR of the kernels; asm: their host assembly; grad-llvm, "
+                   "grad-asm: the same for the gradient kernels; dot: the IR as a Graphviz graph")
       ->required()
-      ->check(CLI::IsMember({"ir", "grad-ir", "llvm", "asm", "dot"}));
+      ->check(CLI::IsMember({"ir", "grad-ir", "llvm", "asm", "grad-llvm", "grad-asm", "dot"}));
   emitCmd->add_option("FILE", emit.file, "A .nabla file")->required();
   emitCmd->add_option("--fn", emit.fn, "Only this fn or model");
   emitCmd->add_option("--dim", emit.dims, "Bind a dimension, e.g. --dim d=16 (repeatable)");
