@@ -61,6 +61,19 @@ Expected<Module> loadModule(const std::string &path, const SemaOptions &options)
   return compileSource(*source, options);
 }
 
+Expected<LoadedFile> loadWithDims(const std::string &path,
+                                  const std::vector<std::string> &dimSpecs) {
+  auto dims = parseDims(dimSpecs);
+  if (!dims)
+    return dims.takeError();
+  SemaOptions sema;
+  sema.dims = *dims;
+  auto module = loadModule(path, sema);
+  if (!module)
+    return module.takeError();
+  return LoadedFile{std::move(*module), std::move(*dims)};
+}
+
 Expected<const Function *> selectFunction(const Module &m, const std::string &name,
                                           const std::string &path) {
   if (name.empty()) {

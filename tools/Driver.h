@@ -29,6 +29,15 @@ Expected<std::map<std::string, std::int64_t>> parseDims(const std::vector<std::s
 /// Reads and compiles a .nabla file.
 Expected<Module> loadModule(const std::string &path, const SemaOptions &options);
 
+/// A compiled file and the dimensions its `--dim` options bound.
+struct LoadedFile {
+  Module module;
+  std::map<std::string, std::int64_t> dims;
+};
+
+/// Parses `--dim` specs, then reads and compiles a .nabla file with them.
+Expected<LoadedFile> loadWithDims(const std::string &path, const std::vector<std::string> &dimSpecs);
+
 /// The function or model named `name`; with an empty name, the only one in the module.
 Expected<const Function *> selectFunction(const Module &m, const std::string &name,
                                           const std::string &path);

@@ -88,14 +88,11 @@ Expected<std::map<std::string, Json>> readValues(const EvalOptions &o) {
 }
 
 int runEval(const EvalOptions &o) {
-  auto dims = parseDims(o.dims);
-  if (!dims)
-    return report(dims.error());
-  SemaOptions sema;
-  sema.dims = *dims;
-  auto module = loadModule(o.file, sema);
-  if (!module)
-    return report(module.error());
+  auto loaded = loadWithDims(o.file, o.dims);
+  if (!loaded)
+    return report(loaded.error());
+  const Module *module = &loaded->module;
+  const auto *dims = &loaded->dims;
   auto fn = selectFunction(*module, o.fn, o.file);
   if (!fn)
     return report(fn.error());
@@ -199,14 +196,11 @@ struct CheckCommandOptions {
 };
 
 int runCheck(const CheckCommandOptions &o) {
-  auto dims = parseDims(o.dims);
-  if (!dims)
-    return report(dims.error());
-  SemaOptions sema;
-  sema.dims = *dims;
-  auto module = loadModule(o.file, sema);
-  if (!module)
-    return report(module.error());
+  auto loaded = loadWithDims(o.file, o.dims);
+  if (!loaded)
+    return report(loaded.error());
+  const Module *module = &loaded->module;
+  const auto *dims = &loaded->dims;
   if (!o.fn.empty())
     if (auto fn = selectFunction(*module, o.fn, o.file); !fn)
       return report(fn.error());
@@ -271,14 +265,11 @@ struct EmitOptions {
 };
 
 int runEmit(const EmitOptions &o) {
-  auto dims = parseDims(o.dims);
-  if (!dims)
-    return report(dims.error());
-  SemaOptions sema;
-  sema.dims = *dims;
-  auto module = loadModule(o.file, sema);
-  if (!module)
-    return report(module.error());
+  auto loaded = loadWithDims(o.file, o.dims);
+  if (!loaded)
+    return report(loaded.error());
+  const Module *module = &loaded->module;
+  const auto *dims = &loaded->dims;
   std::vector<const Function *> chosen;
   if (o.fn.empty()) {
     for (const Function &f : module->functions)
