@@ -197,7 +197,7 @@ private:
       return numericHessian(*f, wrt, *args);
     if (what == "check")
       return checkAt(*f, wrt, *args);
-    return trace(*f, wrt, *args);
+    return trace(*f, *args);
   }
 
   bool symbolicList(const Function &f, const std::vector<ValueId> &wrt, bool second) {
@@ -305,8 +305,7 @@ private:
   }
 
   /// The forward values of every node, then the adjoints reverse mode gives them.
-  bool trace(const Function &source, const std::vector<ValueId> &wrt,
-             const std::vector<Tensor> &args) {
+  bool trace(const Function &source, const std::vector<Tensor> &args) {
     Function f = eliminateDeadCode(source);
     Function g = f;
     Builder b(g);
@@ -332,7 +331,6 @@ private:
       std::string adj = v < adjoint.size() && adjoint[v] ? formatTensor((*values)[*adjoint[v]]) : "0";
       out_ << fmt::format("%{:<4} {:<28} {:>16} {:>16}\n", v, op, formatTensor((*values)[v]), adj);
     }
-    (void)wrt;
     return true;
   }
 
