@@ -3,23 +3,20 @@
 
 #include "codegen/Lowering.h"
 #include "codegen/RuntimeSupport.h"
+#include "codegen/Target.h"
 #include "ir/Printer.h"
 
 #ifdef NABLA_HAVE_BLAS
 #include <cblas.h>
 #endif
 
-#include <llvm/Analysis/TargetLibraryInfo.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
-#include <llvm/IR/Verifier.h>
-#include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/DynamicLibrary.h>
-#include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/TargetParser/Host.h>
@@ -33,81 +30,12 @@
 
 namespace nabla::codegen {
 
-namespace {
-
-
-/// The host's features as an LLVM feature string (`+avx512f,+fma,...`).
-std::string hostFeatures() {
-  std::string out;
-  for (const auto &feature : llvm::sys::getHostCPUFeatures())
-    out += (out.empty() ? "" : ",") + std::string(feature.second ? "+" : "-") +
-           feature.first().str();
-  return out;
-}
-
-} // namespace
-
 struct Jit::State {
+  const HostTarget *target = nullptr;
   std::unique_ptr<llvm::orc::LLJIT> jit;
-  std::unique_ptr<llvm::TargetMachine> machine;
-  std::string cpu, features;
   std::mutex mutex;
   std::unordered_map<std::string, Kernel> cache;
   int next = 0;
-
-  /// Targets the host and optimizes at O3, with glibc's libmvec as the vector math library so
-  /// that loops over exp, log, sin, ... vectorize.
-  void optimize(llvm::Module &m) {
-    m.setDataLayout(machine->createDataLayout());
-    m.setTargetTriple(machine->getTargetTriple().str());
-    for (llvm::Function &fn : m) {
-      if (fn.isDeclaration())
-        continue;
-      fn.addFnAttr("target-cpu", cpu);
-      fn.addFnAttr("target-features", features);
-      fn.addFnAttr("prefer-vector-width", "512"); // the host has AVX-512: use all of it
-    }
-    llvm::LoopAnalysisManager lam;
-    llvm::FunctionAnalysisManager fam;
-    llvm::CGSCCAnalysisManager cgam;
-    llvm::ModuleAnalysisManager mam;
-    llvm::PipelineTuningOptions tuning;
-    tuning.LoopVectorization = true;
-    tuning.SLPVectorization = true;
-    tuning.LoopInterleaving = false;
-    tuning.LoopUnrolling = false;
-    llvm::PassBuilder pb(machine.get(), tuning);
-    llvm::TargetLibraryInfoImpl tlii(machine->getTargetTriple());
-    tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86,
-                                            machine->getTargetTriple());
-    fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
-    pb.registerModuleAnalyses(mam);
-    pb.registerCGSCCAnalyses(cgam);
-    pb.registerFunctionAnalyses(fam);
-    pb.registerLoopAnalyses(lam);
-    pb.crossRegisterProxies(lam, fam, cgam, mam);
-    llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
-    mpm.run(m, mam);
-  }
-
-  /// Lowers `f` into a fresh module, verified; optimized when asked.
-  Expected<std::unique_ptr<llvm::Module>> build(const Function &f, llvm::LLVMContext &context,
-                                                const std::string &symbol, bool optimized) {
-    std::unique_ptr<llvm::Module> m;
-    try {
-      m = lowerToLlvm(f, context, symbol);
-    } catch (const std::exception &e) {
-      return makeDiagnostic(fmt::format("cannot compile '{}': {}", f.name, e.what()));
-    }
-    std::string problems;
-    llvm::raw_string_ostream os(problems);
-    if (llvm::verifyModule(*m, &os))
-      return makeDiagnostic(fmt::format("internal error: invalid LLVM IR for '{}': {}", f.name,
-                                        problems));
-    if (optimized)
-      optimize(*m);
-    return m;
-  }
 };
 
 Jit::Jit() : state_(std::make_unique<State>()) {}
@@ -119,9 +47,11 @@ Expected<Jit *> Jit::instance() {
   static std::unique_ptr<Jit> jit;
   static std::string failure;
   std::call_once(once, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    llvm::InitializeNativeTargetAsmParser();
+    auto target = hostTarget();
+    if (!target) {
+      failure = target.error().render();
+      return;
+    }
     // Vector math: libmvec's _ZGV* entry points, resolved in the process like libm's.
     llvm::sys::DynamicLibrary::LoadLibraryPermanently("libmvec.so.1");
     auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
@@ -131,19 +61,12 @@ Expected<Jit *> Jit::instance() {
     }
     std::unique_ptr<Jit> made(new Jit());
     State &s = *made->state_;
-    s.cpu = llvm::sys::getHostCPUName().str();
-    s.features = hostFeatures();
-    builder->setCPU(s.cpu);
+    s.target = *target;
+    builder->setCPU(s.target->cpu);
     builder->getFeatures().addFeaturesVector({});
     for (const auto &feature : llvm::sys::getHostCPUFeatures())
       builder->getFeatures().AddFeature(feature.first(), feature.second);
     builder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-    auto machine = builder->createTargetMachine();
-    if (!machine) {
-      failure = llvm::toString(machine.takeError());
-      return;
-    }
-    s.machine = std::move(*machine);
     auto lljit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*builder).create();
     if (!lljit) {
       failure = llvm::toString(lljit.takeError());
@@ -196,7 +119,7 @@ Expected<Kernel> Jit::compile(const Function &f) {
   std::string symbol = fmt::format("nabla_kernel_{}", s.next++);
   auto context = std::make_unique<llvm::LLVMContext>();
   auto t0 = std::chrono::steady_clock::now();
-  auto module = s.build(f, *context, symbol, true);
+  auto module = buildKernelModule(f, *context, symbol, true);
   if (!module)
     return module.takeError();
   auto t1 = std::chrono::steady_clock::now();
@@ -223,7 +146,7 @@ Expected<std::string> Jit::llvmIr(const Function &f, bool optimized) {
   State &s = *state_;
   std::lock_guard<std::mutex> lock(s.mutex);
   llvm::LLVMContext context;
-  auto module = s.build(f, context, f.name, optimized);
+  auto module = buildKernelModule(f, context, f.name, optimized);
   if (!module)
     return module.takeError();
   std::string text;
@@ -236,13 +159,13 @@ Expected<std::string> Jit::assembly(const Function &f) {
   State &s = *state_;
   std::lock_guard<std::mutex> lock(s.mutex);
   llvm::LLVMContext context;
-  auto module = s.build(f, context, f.name, true);
+  auto module = buildKernelModule(f, context, f.name, true);
   if (!module)
     return module.takeError();
   llvm::SmallString<0> text;
   llvm::raw_svector_ostream os(text);
   llvm::legacy::PassManager pm;
-  if (s.machine->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::AssemblyFile))
+  if (s.target->machine->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::AssemblyFile))
     return makeDiagnostic("this target cannot emit assembly");
   pm.run(**module);
   return std::string(text.str());

@@ -1,0 +1,123 @@
+// The host target and the optimization pipeline.
+#include "codegen/Target.h"
+
+#include "codegen/Lowering.h"
+
+#include <llvm/Analysis/TargetLibraryInfo.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+#include <llvm/TargetParser/Host.h>
+
+#include <fmt/format.h>
+
+#include <mutex>
+
+namespace nabla::codegen {
+
+namespace {
+
+/// The host's features as an LLVM feature string (`+avx512f,+fma,...`).
+std::string hostFeatures() {
+  std::string out;
+  for (const auto &feature : llvm::sys::getHostCPUFeatures())
+    out += (out.empty() ? "" : ",") + std::string(feature.second ? "+" : "-") +
+           feature.first().str();
+  return out;
+}
+
+} // namespace
+
+Expected<const HostTarget *> hostTarget() {
+  static std::once_flag once;
+  static HostTarget target;
+  static std::string failure;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();
+    std::string triple = llvm::sys::getProcessTriple();
+    std::string error;
+    const llvm::Target *t = llvm::TargetRegistry::lookupTarget(triple, error);
+    if (!t) {
+      failure = error;
+      return;
+    }
+    target.cpu = llvm::sys::getHostCPUName().str();
+    target.features = hostFeatures();
+    llvm::TargetOptions options;
+    target.machine.reset(t->createTargetMachine(triple, target.cpu, target.features, options,
+                                                llvm::Reloc::PIC_, std::nullopt,
+                                                llvm::CodeGenOptLevel::Aggressive));
+    if (!target.machine)
+      failure = "cannot create a target machine for " + triple;
+  });
+  if (!target.machine)
+    return makeDiagnostic("cannot target this machine: " + failure);
+  return &target;
+}
+
+void optimizeForHost(llvm::Module &m, const HostTarget &target) {
+  llvm::TargetMachine &machine = *target.machine;
+  m.setDataLayout(machine.createDataLayout());
+  m.setTargetTriple(machine.getTargetTriple().str());
+  for (llvm::Function &fn : m) {
+    if (fn.isDeclaration())
+      continue;
+    fn.addFnAttr("target-cpu", target.cpu);
+    fn.addFnAttr("target-features", target.features);
+    fn.addFnAttr("prefer-vector-width", "512"); // the host has AVX-512: use all of it
+  }
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PipelineTuningOptions tuning;
+  tuning.LoopVectorization = true;
+  tuning.SLPVectorization = true;
+  tuning.LoopInterleaving = false;
+  tuning.LoopUnrolling = false;
+  llvm::PassBuilder pb(&machine, tuning);
+  llvm::TargetLibraryInfoImpl tlii(machine.getTargetTriple());
+  tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86,
+                                          machine.getTargetTriple());
+  fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+  mpm.run(m, mam);
+}
+
+Expected<std::unique_ptr<llvm::Module>> buildKernelModule(const Function &f,
+                                                          llvm::LLVMContext &context,
+                                                          const std::string &symbol,
+                                                          bool optimized) {
+  std::unique_ptr<llvm::Module> m;
+  try {
+    m = lowerToLlvm(f, context, symbol);
+  } catch (const std::exception &e) {
+    return makeDiagnostic(fmt::format("cannot compile '{}': {}", f.name, e.what()));
+  }
+  std::string problems;
+  llvm::raw_string_ostream os(problems);
+  if (llvm::verifyModule(*m, &os))
+    return makeDiagnostic(
+        fmt::format("internal error: invalid LLVM IR for '{}': {}", f.name, problems));
+  if (optimized) {
+    auto target = hostTarget();
+    if (!target)
+      return target.takeError();
+    optimizeForHost(*m, **target);
+  }
+  return m;
+}
+
+} // namespace nabla::codegen
