@@ -112,9 +112,12 @@ std::vector<MaybeValue> sumVjp(Builder &b, const Inst &inst, ValueId, ValueId ct
 ValueId reductionWeights(Builder &b, const Inst &inst, ValueId result) {
   ValueId x = inst.operands[0];
   if (inst.op == Op::LogSumExp) {
-    // d logsumexp(x) = sum(softmax(x) dx), softmax = e / sum(e) with e = exp(x - max(x)): exact
-    // where entries dominate (exp(x - lse) loses |x| eps to the rounding of lse: 1e-4 in f32 at
-    // x = 1e4).
+    // d logsumexp(x) = sum(softmax(x) dx). In f64, softmax = exp(x - logsumexp(x)) from the
+    // result itself, as PyTorch does: one pass over x, and the rounding of the result costs
+    // |x| eps = 1e-12 relative at x = 1e4. In f32 that would be 6e-4, so there softmax is
+    // e / sum(e) with e = exp(x - max(x)), exact where entries dominate, at two more passes.
+    if (b.typeOf(x).dtype == DType::F64)
+      return b.unary(Op::Exp, b.sub(x, expandReduced(b, result, inst, x)));
     ValueId m = expandReduced(b, b.emit(Op::ReduceMax, {x}, inst.attrs), inst, x);
     ValueId e = b.unary(Op::Exp, b.sub(x, m));
     return b.div(e, expandReduced(b, b.emit(Op::ReduceSum, {e}, inst.attrs), inst, x));
