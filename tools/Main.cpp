@@ -269,7 +269,6 @@ int runEmit(const EmitOptions &o) {
   if (!loaded)
     return report(loaded.error());
   const Module *module = &loaded->module;
-  const auto *dims = &loaded->dims;
   std::vector<const Function *> chosen;
   if (o.fn.empty()) {
     for (const Function &f : module->functions)
@@ -295,9 +294,8 @@ int runEmit(const EmitOptions &o) {
   if (o.stage == "grad-ir") {
     for (std::size_t i = 0; i < out.functions.size(); ++i) {
       const Function &f = out.functions[i];
+      // A non-scalar result gets a vector-Jacobian product: a cotangent argument `seed.ct`.
       auto wrt = selectArguments(f, {});
-      if (!f.typeOf(f.result).isScalar())
-        continue;
       std::cout << (i ? "\n" : "") << print(reverseMode(f, std::get<std::vector<ValueId>>(wrt)));
     }
     return kSuccess;
@@ -309,9 +307,8 @@ int runEmit(const EmitOptions &o) {
     // The kernels of the reverse-mode gradients, for reading what a gradient compiles to.
     Module grads;
     for (const Function &f : out.functions)
-      if (f.typeOf(f.result).isScalar())
-        grads.functions.push_back(
-            reverseMode(f, std::get<std::vector<ValueId>>(selectArguments(f, {}))));
+      grads.functions.push_back(
+          reverseMode(f, std::get<std::vector<ValueId>>(selectArguments(f, {}))));
     out = std::move(grads);
   }
   for (const Function &f : out.functions) {
