@@ -21,6 +21,8 @@
 
 #include <fmt/format.h>
 
+#include <unordered_map>
+
 #include <map>
 
 namespace nabla::codegen {
@@ -493,15 +495,66 @@ private:
     for (ValueId v = 0; v < f_.insts.size(); ++v)
       if (f_.insts[v].op == Op::Reshape && !buffers_[v])
         buffers_[v] = buffers_[f_.insts[v].operands[0]];
-    for (ValueId v = 0; v < f_.insts.size(); ++v)
-      if (materialized_[v])
-        emitInOwnFunction(v);
+    for (const std::vector<ValueId> &loop : planLoops())
+      emitInOwnFunction(loop);
     for (auto [v, target] : copies)
       emitCopy(v, target);
     b_.CreateRet(b_.getInt32(0));
 
     b_.SetInsertPoint(errorBlock_);
     b_.CreateRet(b_.getInt32(kIndexOutOfRange));
+  }
+
+  /// The value whose loop writes the buffer that `v` reads from (a reshape reads its operand's).
+  ValueId bufferOwner(ValueId v) const {
+    while (f_.insts[v].op == Op::Reshape)
+      v = f_.insts[v].operands[0];
+    return v;
+  }
+
+  /// The materialized values that computing `v` reads, through its fused operands.
+  void collectSources(ValueId v, bool root, std::vector<ValueId> &out) const {
+    for (ValueId o : f_.insts[v].operands) {
+      ValueId owner = bufferOwner(o);
+      if (materialized_[owner] || f_.insts[owner].op == Op::Input || f_.insts[owner].op == Op::Param)
+        out.push_back(owner);
+      else
+        collectSources(o, false, out);
+    }
+  }
+
+  /// The materialized values in the order they are computed, in loops: each value its own, except
+  /// that elementwise values of one shape share a loop when their inputs allow it, so that a
+  /// reverse kernel computes the value and every gradient of `g(x1, x2)` in one pass over x1, x2
+  /// and the cotangent instead of one pass each. A value joins the earliest such loop that comes
+  /// after everything it reads (members read each other's elements from registers).
+  std::vector<std::vector<ValueId>> planLoops() const {
+    std::vector<std::vector<ValueId>> loops;
+    std::vector<int> loopOf(f_.insts.size(), -1); // -1: an argument, there from the start
+    for (ValueId v = 0; v < f_.insts.size(); ++v) {
+      if (!materialized_[v])
+        continue;
+      int chosen = -1;
+      if (isFusable(f_.insts[v].op)) {
+        std::vector<ValueId> sources;
+        collectSources(v, true, sources);
+        int ready = -1; // the last loop that computes something v reads
+        for (ValueId o : sources)
+          ready = std::max(ready, loopOf[o]);
+        for (int l = std::max(ready, 0); l < static_cast<int>(loops.size()) && chosen < 0; ++l) {
+          ValueId first = loops[l].front();
+          if (isFusable(f_.insts[first].op) && f_.typeOf(first).shape == f_.typeOf(v).shape)
+            chosen = l;
+        }
+      }
+      if (chosen < 0) {
+        chosen = static_cast<int>(loops.size());
+        loops.emplace_back();
+      }
+      loops[chosen].push_back(v);
+      loopOf[v] = chosen;
+    }
+    return loops;
   }
 
   /// The buffers that computing `v` reads or writes: its own and those of the materialized
@@ -518,22 +571,21 @@ private:
       collectBuffers(o, false, out);
   }
 
-  /// Emits the loops that materialize `v` as a function of their own, called from the kernel:
-  /// small functions with noalias buffers keep LLVM's loop passes fast and precise (one giant
-  /// function made loop strength reduction take seconds).
-  void emitInOwnFunction(ValueId v) {
+  /// Emits the loop (or loops) that materialize `values` as a function of its own, called from
+  /// the kernel: small functions with noalias buffers keep LLVM's loop passes fast and precise
+  /// (one giant function made loop strength reduction take seconds).
+  void emitInOwnFunction(const std::vector<ValueId> &values) {
     std::vector<Value *> used;
-    collectBuffers(v, true, used);
+    for (ValueId v : values)
+      collectBuffers(v, true, used);
     llvm::Type *ptr = b_.getPtrTy();
     std::vector<llvm::Type *> params(used.size() + 1, ptr);
     auto *type = llvm::FunctionType::get(b_.getInt32Ty(), params, false);
-    auto *fn = llvm::Function::Create(type, llvm::Function::InternalLinkage,
-                                      fmt::format("{}.{}.{}", symbol_, mnemonic(f_.insts[v].op), v),
-                                      m_);
-    fn->addFnAttr(llvm::Attribute::NoInline);
-    for (unsigned i = 1; i < params.size(); ++i)
-      fn->addParamAttr(i, llvm::Attribute::NoAlias);
-
+    ValueId first = values.front();
+    std::string name = fmt::format("{}.{}.{}", symbol_, mnemonic(f_.insts[first].op), first);
+    if (values.size() > 1)
+      name += fmt::format(".fused{}", values.size());
+    auto *fn = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, m_);
     // Emit into the new function with the buffers renamed to its parameters.
     llvm::Function *outerFn = kernel_;
     llvm::BasicBlock *outerDims = dimsBlock_, *outerError = errorBlock_;
@@ -551,7 +603,10 @@ private:
     // Values read through a reshape alias share the pointer, so they were renamed above too.
     beginFunction(fn);
     errorBlock_ = llvm::BasicBlock::Create(ctx_, "index_out_of_range", fn);
-    emitMaterialized(v);
+    if (values.size() == 1)
+      emitMaterialized(first);
+    else
+      emitFusedLoop(values);
     b_.CreateRet(b_.getInt32(0));
     b_.SetInsertPoint(errorBlock_);
     b_.CreateRet(b_.getInt32(kIndexOutOfRange));
@@ -629,6 +684,8 @@ private:
 
   /// The element of `v` at `idx`: loaded from its buffer, or computed in place when fused.
   Value *element(ValueId v, const Index &idx) {
+    if (auto it = inRegister_.find(v); it != inRegister_.end())
+      return it->second;
     if (buffers_[v])
       return load(v, flatten(f_.typeOf(v).shape, idx));
     return compute(v, idx);
@@ -764,6 +821,22 @@ private:
     default:
       throw std::logic_error(fmt::format("no lowering for '{}'", mnemonic(inst.op)));
     }
+  }
+
+  /// One loop computing several elementwise values of one shape. A member that reads another
+  /// (at the same index) takes it from the register that was just stored.
+  void emitFusedLoop(const std::vector<ValueId> &values) {
+    const Shape &shape = f_.typeOf(values.front()).shape;
+    loopNest(dims(shape), [&](const Index &idx) {
+      Value *flat = flatten(shape, idx);
+      for (ValueId v : values) {
+        Value *x = compute(v, idx);
+        store(v, flat, x);
+        inRegister_[v] = x;
+      }
+      for (ValueId v : values)
+        inRegister_.erase(v);
+    });
   }
 
   void emitCopy(ValueId v, Value *target) {
@@ -1169,6 +1242,7 @@ private:
   std::map<std::string, Value *> dimCache_;
   std::vector<bool> materialized_;
   std::vector<Value *> buffers_;
+  std::unordered_map<ValueId, Value *> inRegister_; // members of the fused loop being emitted
 };
 
 } // namespace

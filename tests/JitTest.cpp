@@ -1,6 +1,7 @@
 // Compiled code against the reference interpreter: every golden program and example, and their
 // derivative functions in all three modes, on seeded random inputs. f64 to 1e-12 relative, f32
 // within f32 rounding.
+#include "codegen/Jit.h"
 #include "frontend/Sema.h"
 #include "passes/Autodiff.h"
 #include "passes/Symbolic.h"
@@ -131,6 +132,30 @@ TEST(Jit, CompiledKernelsAreCachedByContent) {
   auto second = execute(Engine::Jit, module->functions[0], {Tensor::scalar(2)});
   ASSERT_TRUE(first && second);
   EXPECT_DOUBLE_EQ((*second)[0].data[0], std::exp(2.0) + 1);
+}
+
+// A reverse kernel of an elementwise fn computes its value and every gradient in one loop: one
+// pass over the arguments and the cotangent, not one per result.
+TEST(Jit, ElementwiseResultsOfOneShapeShareOneLoop) {
+  auto module = compileSource(
+      SourceFile("t.nabla", "fn g(x1: f64[n], x2: f64[n]) -> f64[n] = ln(x1) + x1*x2 - sin(x2)\n"));
+  ASSERT_TRUE(module);
+  const Function &g = module->functions[0];
+  Function grad = reverseMode(g, std::get<std::vector<ValueId>>(selectArguments(g, {})));
+  auto jit = codegen::Jit::instance();
+  ASSERT_TRUE(jit);
+  auto ir = (*jit)->llvmIr(grad, false);
+  ASSERT_TRUE(ir);
+  EXPECT_NE(ir->find(".fused3("), std::string::npos) << *ir;
+  std::mt19937_64 rng(7);
+  DimBinding dims{{"n", 37}};
+  std::vector<Tensor> args = randomArgs(grad, dims, rng);
+  auto viaJit = execute(Engine::Jit, grad, args);
+  auto viaInterp = execute(Engine::Interp, grad, args);
+  ASSERT_TRUE(viaJit && viaInterp);
+  ASSERT_EQ(viaJit->size(), 3u);
+  for (std::size_t r = 0; r < 3; ++r)
+    expectClose((*viaJit)[r], (*viaInterp)[r], 1e-12, "result " + std::to_string(r));
 }
 
 } // namespace
