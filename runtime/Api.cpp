@@ -5,8 +5,7 @@
 #include "frontend/Sema.h"
 #include "ir/Function.h"
 #include "ir/Printer.h"
-#include "passes/Autodiff.h"
-#include "passes/DeadCode.h"
+#include "runtime/KernelFunction.h"
 
 #include <fmt/format.h>
 
@@ -69,13 +68,10 @@ Expected<CompiledFunction> Program::compile(const std::string &name, Derivative 
   const Function *f = state_->module.find(name);
   if (!f)
     return makeDiagnostic(fmt::format("no fn or model named '{}'", name));
-  auto wrt = selectArguments(*f, wrtNames);
-  if (auto *err = std::get_if<std::string>(&wrt))
-    return makeDiagnostic(*err);
-  const auto &wrtIds = std::get<std::vector<ValueId>>(wrt);
-  Function g = derivative == Derivative::Reverse   ? reverseMode(*f, wrtIds)
-               : derivative == Derivative::Forward ? forwardMode(*f, wrtIds, 1)
-                                                   : eliminateDeadCode(*f);
+  auto derived = kernelFunction(*f, derivative, wrtNames);
+  if (!derived)
+    return derived.takeError();
+  const Function &g = *derived;
   auto jit = codegen::Jit::instance();
   if (!jit)
     return jit.takeError();
