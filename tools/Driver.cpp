@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -92,23 +93,38 @@ Expected<const Function *> selectFunction(const Module &m, const std::string &na
 }
 
 std::optional<std::string> writeFileAtomically(const std::string &path, const std::string &text) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
+  return writeFilesAtomically({{path, text}});
+}
+
+std::optional<std::string>
+writeFilesAtomically(const std::vector<std::pair<std::string, std::string>> &files) {
+  std::vector<std::string> written;
+  auto fail = [&](std::string message) {
+    for (const std::string &tmp : written)
+      std::remove(tmp.c_str());
+    return std::optional<std::string>(std::move(message));
+  };
+  for (const auto &[path, text] : files) {
+    // A rename over a directory fails: find that out before anything is replaced.
+    struct stat info;
+    if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode))
+      return fail(fmt::format("cannot write '{}': it is a directory", path));
+    std::string tmp = path + ".tmp." + std::to_string(::getpid());
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out)
-      return fmt::format("cannot write '{}': {}", tmp, std::strerror(errno));
+      return fail(fmt::format("cannot write '{}': {}", tmp, std::strerror(errno)));
+    written.push_back(tmp);
     out << text;
     out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return fmt::format("cannot write '{}': {}", tmp, std::strerror(errno));
+    if (!out)
+      return fail(fmt::format("cannot write '{}': {}", tmp, std::strerror(errno)));
+  }
+  for (std::size_t i = 0; i < files.size(); ++i)
+    if (std::rename(written[i].c_str(), files[i].first.c_str()) != 0) {
+      std::string err = std::strerror(errno);
+      written.erase(written.begin(), written.begin() + static_cast<std::ptrdiff_t>(i));
+      return fail(fmt::format("cannot write '{}': {}", files[i].first, err));
     }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string err = std::strerror(errno);
-    std::remove(tmp.c_str());
-    return fmt::format("cannot write '{}': {}", path, err);
-  }
   return std::nullopt;
 }
 

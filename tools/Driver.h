@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nabla::tools {
@@ -45,6 +46,12 @@ Expected<const Function *> selectFunction(const Module &m, const std::string &na
 /// Writes `text` to `path` atomically (a temporary file renamed over it), so that a failure
 /// never leaves a half-written output or destroys the previous one.
 std::optional<std::string> writeFileAtomically(const std::string &path, const std::string &text);
+
+/// Writes several files so that a failure replaces none of them: each goes to a temporary file
+/// beside it, and the renames start only when every one is written (a rename within one
+/// directory, checked not to be over a directory, does not fail in practice).
+std::optional<std::string>
+writeFilesAtomically(const std::vector<std::pair<std::string, std::string>> &files);
 
 /// Runs `body` on a thread with a large stack: the recursive-descent parser and the analyzer
 /// recurse over the expression tree, and deep user expressions must not overflow the default one.

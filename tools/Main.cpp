@@ -1,4 +1,4 @@
-// The `nabla` command line: subcommands eval and emit (LANGUAGE.md §6), parsed with CLI11.
+// The `nabla` command line: the subcommands of LANGUAGE.md §6, parsed with CLI11.
 #include "frontend/Parser.h"
 #include "ir/Interpreter.h"
 #include "ir/Printer.h"
@@ -10,6 +10,7 @@
 #include "runtime/Derivatives.h"
 #include "runtime/Execute.h"
 #include "runtime/Json.h"
+#include "tools/Compile.h"
 #include "tools/Driver.h"
 #include "tools/Repl.h"
 
@@ -387,6 +388,23 @@ int run(int argc, char **argv) {
   emitCmd->add_option("--fn", emit.fn, "Only this fn or model");
   emitCmd->add_option("--dim", emit.dims, "Bind a dimension, e.g. --dim d=16 (repeatable)");
 
+  CompileOptions compile;
+  CLI::App *compileCmd = app.add_subcommand(
+      "compile", "Compile fns and models ahead of time: one object file and a C header "
+                 "(docs/aot.md)");
+  compileCmd->add_option("FILE", compile.file, "A .nabla file")->required();
+  compileCmd->add_option("-o,--output", compile.output, "The object file to write (OUT.o)")
+      ->required();
+  compileCmd->add_option("--header", compile.header,
+                         "The C header to write (default: OUT with the extension .h)");
+  compileCmd->add_option("--fn", compile.fn, "Only this fn or model (default: all of them)");
+  compileCmd->add_option("--dtype", compile.dtype,
+                         "Convert every float type to this one (default: as declared)")
+      ->check(CLI::IsMember({"f32", "f64"}));
+  compileCmd->add_option("--dim", compile.dims,
+                         "Fix a dimension, e.g. --dim D=784 (repeatable); the others are given "
+                         "at call time");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &e) {
@@ -407,6 +425,8 @@ int run(int argc, char **argv) {
     }
     return runWithLargeStack([&] { return runEval(eval); });
   }
+  if (compileCmd->parsed())
+    return runWithLargeStack([&] { return runCompile(compile); });
   if (emitCmd->parsed())
     return runWithLargeStack([&] { return runEmit(emit); });
   if (replCmd->parsed())
