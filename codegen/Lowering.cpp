@@ -586,6 +586,9 @@ private:
     if (values.size() > 1)
       name += fmt::format(".fused{}", values.size());
     auto *fn = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, m_);
+    fn->addFnAttr(llvm::Attribute::NoInline);
+    for (unsigned i = 1; i < params.size(); ++i)
+      fn->addParamAttr(i, llvm::Attribute::NoAlias);
     // Emit into the new function with the buffers renamed to its parameters.
     llvm::Function *outerFn = kernel_;
     llvm::BasicBlock *outerDims = dimsBlock_, *outerError = errorBlock_;
@@ -964,7 +967,12 @@ private:
       else
         allKnown = false;
     }
-    bool alwaysBlas = blasAvailable() && knownWork >= kBlasThreshold;
+    // A product with a runtime size (a batch) whose known sizes already make 1024 multiply-adds
+    // per unit of it goes to the BLAS without a loop fallback: the fallback's vectorized loop
+    // nest is what costs the most to compile (a third of an MLP gradient's codegen), and a BLAS
+    // call on a tiny batch costs a microsecond.
+    bool alwaysBlas = blasAvailable() && (knownWork >= kBlasThreshold ||
+                                          (!allKnown && knownWork >= kBlasKnownFactor));
     bool neverBlas = !blasAvailable() || (allKnown && knownWork < kBlasThreshold);
     if (alwaysBlas) {
       emitBlasMatMul(v, a, c, batch, m, n, k);
@@ -1010,6 +1018,8 @@ private:
 
   /// Products of at least this many multiply-adds go to the BLAS.
   static constexpr std::int64_t kBlasThreshold = 32 * 32 * 32;
+  /// Products with a runtime size go to the BLAS when their known sizes make this many.
+  static constexpr std::int64_t kBlasKnownFactor = 1024;
 
   static bool blasAvailable() {
 #ifdef NABLA_HAVE_BLAS

@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <mutex>
 
 namespace nabla::codegen {
@@ -92,7 +93,18 @@ void optimizeForHost(llvm::Module &m, const HostTarget &target) {
   pb.registerFunctionAnalyses(fam);
   pb.registerLoopAnalyses(lam);
   pb.crossRegisterProxies(lam, fam, cgam, mam);
-  llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+  llvm::ModulePassManager mpm;
+  const char *custom = std::getenv("NABLA_LLVM_PASSES");
+  // NABLA_LLVM_PASSES replaces O3 with an opt-style pipeline, for experiments with compile time.
+  bool customized = false;
+  if (custom && *custom) {
+    if (auto err = pb.parsePassPipeline(mpm, custom))
+      fmt::print(stderr, "nabla: ignoring NABLA_LLVM_PASSES: {}\n", llvm::toString(std::move(err)));
+    else
+      customized = true;
+  }
+  if (!customized)
+    mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
   mpm.run(m, mam);
 }
 
