@@ -312,6 +312,19 @@ private:
     return {v, false};
   }
 
+  /// A broadcast that only adds or stretches batch axes (not the last two): a matmul reads its
+  /// operand's matrices in place, at a batch offset, instead of a copy per batch entry (GMM's
+  /// Q: [K, D, D] read as [N, K, D, D]).
+  bool isBatchBroadcast(ValueId v) const {
+    const Inst &inst = f_.insts[v];
+    if (inst.op != Op::Broadcast)
+      return false;
+    const Shape &from = f_.typeOf(inst.operands[0]).shape, &to = inst.type.shape;
+    std::size_t r = to.size();
+    return from.size() >= 2 && from[from.size() - 2] == to[r - 2] &&
+           from[from.size() - 1] == to[r - 1];
+  }
+
   /// Decides which values get a buffer. The rest are computed where they are used.
   void planMaterialization() {
     std::size_t n = f_.insts.size();
@@ -323,8 +336,10 @@ private:
       // Matmul reads each operand element many times (from a buffer, transposed in place when
       // the operand is a transpose of the last two axes); reshape reads its operand by flat index.
       if (inst.op == Op::MatMul)
-        for (ValueId o : inst.operands)
-          needsBuffer[matrixOperand(o).base] = true;
+        for (ValueId o : inst.operands) {
+          ValueId base = matrixOperand(o).base;
+          needsBuffer[isBatchBroadcast(base) ? f_.insts[base].operands[0] : base] = true;
+        }
       if (inst.op == Op::Reshape)
         needsBuffer[inst.operands[0]] = true;
     }
@@ -337,12 +352,37 @@ private:
     for (const NamedValue &o : f_.outputs)
       onlyMatmulUses[o.value] = false;
     onlyMatmulUses[f_.result] = false;
+    // Nor does a batch broadcast that matmuls read (directly or through such a transpose): they
+    // read its operand's matrices. Those reads do not count as uses that would store it.
+    for (ValueId v = 0; v < n; ++v) {
+      const Inst &inst = f_.insts[v];
+      if (inst.op == Op::MatMul) {
+        for (ValueId o : inst.operands)
+          if (isBatchBroadcast(o))
+            --uses[o];
+      } else if (swapsLastTwoAxes(inst) && onlyMatmulUses[v] && isBatchBroadcast(inst.operands[0])) {
+        --uses[inst.operands[0]];
+      }
+    }
+    // A matmul summed over some of its batch axes, and used nowhere else, is computed by that sum.
+    productOfSum_.assign(n, false);
+    for (const Inst &inst : f_.insts)
+      if (inst.op == Op::ReduceSum && f_.insts[inst.operands[0]].op == Op::MatMul &&
+          uses[inst.operands[0]] == 1 && !isResult(inst.operands[0])) {
+        std::size_t rank = f_.typeOf(inst.operands[0]).rank();
+        bool batchOnly = true;
+        for (std::int64_t axis : inst.intsAttr("axes"))
+          batchOnly = batchOnly && static_cast<std::size_t>(axis) + 2 < rank;
+        productOfSum_[inst.operands[0]] = batchOnly;
+      }
     materialized_.assign(n, false);
     for (ValueId v = 0; v < n; ++v) {
       const Inst &inst = f_.insts[v];
       if (inst.op == Op::Input || inst.op == Op::Param || inst.op == Op::Reshape)
         continue; // arguments have buffers; a reshape aliases its operand's buffer
       if (swapsLastTwoAxes(inst) && onlyMatmulUses[v] && uses[v] > 0)
+        continue;
+      if (productOfSum_[v])
         continue;
       bool scalarConst = (inst.op == Op::Const || inst.op == Op::DimSize) && inst.type.isScalar();
       materialized_[v] = !isFusable(inst.op) || isResult(v) || needsBuffer[v] ||
@@ -713,14 +753,8 @@ private:
     case Op::Convert:
       return convert(element(inst.operands[0], idx), f_.typeOf(inst.operands[0]).dtype,
                      inst.dtypeAttr("dtype"));
-    case Op::Broadcast: {
-      const Shape &from = f_.typeOf(inst.operands[0]).shape;
-      std::size_t lead = inst.type.rank() - from.size();
-      Index inner;
-      for (std::size_t d = 0; d < from.size(); ++d)
-        inner.push_back(from[d] == Dim(1) ? b_.getInt64(0) : idx[d + lead]);
-      return element(inst.operands[0], inner);
-    }
+    case Op::Broadcast:
+      return element(inst.operands[0], broadcastSource(inst, idx));
     case Op::Const: {
       const auto &values = inst.floatsAttr("value");
       llvm::Type *t = registerType(inst.type.dtype);
@@ -748,6 +782,16 @@ private:
     default:
       throw std::logic_error(fmt::format("'{}' cannot be computed in place", mnemonic(inst.op)));
     }
+  }
+
+  /// The index into a broadcast's operand that its element at `idx` reads.
+  Index broadcastSource(const Inst &inst, const Index &idx) {
+    const Shape &from = f_.typeOf(inst.operands[0]).shape;
+    std::size_t lead = inst.type.rank() - from.size();
+    Index inner;
+    for (std::size_t d = 0; d < from.size(); ++d)
+      inner.push_back(from[d] == Dim(1) ? b_.getInt64(0) : idx[d + lead]);
+    return inner;
   }
 
   llvm::Constant *constantOf(llvm::Type *t, double x) {
@@ -780,6 +824,9 @@ private:
     }
     switch (inst.op) {
     case Op::ReduceSum:
+      if (productOfSum_[inst.operands[0]])
+        return emitProduct(v, inst.operands[0]);
+      return emitReduction(v);
     case Op::ReduceMax:
     case Op::ReduceMin:
     case Op::LogSumExp:
@@ -945,16 +992,43 @@ private:
   // C[..., i, j] = sum_p A[..., i, p] B[..., p, j]. Large products call the BLAS when nabla is
   // built with one (an OpenBLAS sgemm/dgemm per batch, transposes passed as flags); small ones,
   // and builds without BLAS, run loops with j innermost so that they vectorize.
-  void emitMatMul(ValueId v) {
-    const Inst &inst = f_.insts[v];
+  void emitMatMul(ValueId v) { emitProduct(v, v); }
+
+  /// The product `product`, written to `out`: the product itself, or a reduce_sum of it over some
+  /// batch axes, which then become contraction loops (sum_n of outer products, as reverse mode
+  /// makes for a weight shared across a batch, without storing each).
+  void emitProduct(ValueId out, ValueId product) {
+    const Inst &inst = f_.insts[product];
     MatrixOperand a = matrixOperand(inst.operands[0]), c = matrixOperand(inst.operands[1]);
     const Shape &so = inst.type.shape;
     const Shape &sa = f_.typeOf(inst.operands[0]).shape;
+    const Shape &outShape = f_.typeOf(out).shape;
     std::size_t r = so.size();
     llvm::Type *t = registerType(inst.type.dtype);
-    std::vector<Value *> batch;
+    std::vector<std::int64_t> reducedAxes;
+    if (out != product)
+      reducedAxes = f_.insts[out].intsAttr("axes");
+    auto isReduced = [&](std::size_t d) {
+      return std::find(reducedAxes.begin(), reducedAxes.end(), static_cast<std::int64_t>(d)) !=
+             reducedAxes.end();
+    };
+    std::vector<Value *> keptBatch, reducedBatch;
     for (std::size_t d = 0; d + 2 < r; ++d)
-      batch.push_back(dim(so[d]));
+      (isReduced(d) ? reducedBatch : keptBatch).push_back(dim(so[d]));
+    // The product's batch index from the kept and the reduced ones.
+    auto batchIndex = [&](const Index &kept, const Index &reduced) {
+      Index full;
+      std::size_t nk = 0, nr = 0;
+      for (std::size_t d = 0; d + 2 < r; ++d)
+        full.push_back(isReduced(d) ? reduced[nr++] : kept[nk++]);
+      return full;
+    };
+    auto outFlat = [&](const Index &kept, Value *i, Value *j) {
+      Index idx = kept;
+      idx.push_back(i);
+      idx.push_back(j);
+      return flatten(outShape, idx);
+    };
     Value *m = dim(so[r - 2]), *n = dim(so[r - 1]), *k = dim(sa[r - 1]);
 
     // Decide at compile time when the known sizes settle it (a runtime size is at least 1), so
@@ -970,48 +1044,80 @@ private:
     // A product with a runtime size (a batch) whose known sizes already make 1024 multiply-adds
     // per unit of it goes to the BLAS without a loop fallback: the fallback's vectorized loop
     // nest is what costs the most to compile (a third of an MLP gradient's codegen), and a BLAS
-    // call on a tiny batch costs a microsecond.
-    bool alwaysBlas = blasAvailable() && (knownWork >= kBlasThreshold ||
-                                          (!allKnown && knownWork >= kBlasKnownFactor));
-    bool neverBlas = !blasAvailable() || (allKnown && knownWork < kBlasThreshold);
+    // call on a tiny batch costs a microsecond. Products summed over batch axes run loops.
+    bool blas = blasAvailable() && reducedAxes.empty();
+    bool alwaysBlas = blas && (knownWork >= kBlasThreshold ||
+                               (!allKnown && knownWork >= kBlasKnownFactor));
+    bool neverBlas = !blas || (allKnown && knownWork < kBlasThreshold);
     if (alwaysBlas) {
-      emitBlasMatMul(v, a, c, batch, m, n, k);
+      emitBlasMatMul(product, a, c, keptBatch, m, n, k);
       return;
     }
     llvm::BasicBlock *loops = llvm::BasicBlock::Create(ctx_, "matmul_loops", kernel_);
     llvm::BasicBlock *done = llvm::BasicBlock::Create(ctx_, "matmul_done", kernel_);
     if (!neverBlas) {
-      llvm::BasicBlock *blas = llvm::BasicBlock::Create(ctx_, "matmul_blas", kernel_);
+      llvm::BasicBlock *blasBlock = llvm::BasicBlock::Create(ctx_, "matmul_blas", kernel_);
       Value *work = b_.CreateMul(b_.CreateMul(m, n), k);
-      b_.CreateCondBr(b_.CreateICmpSGE(work, b_.getInt64(kBlasThreshold)), blas, loops);
-      b_.SetInsertPoint(blas);
-      emitBlasMatMul(v, a, c, batch, m, n, k);
+      b_.CreateCondBr(b_.CreateICmpSGE(work, b_.getInt64(kBlasThreshold)), blasBlock, loops);
+      b_.SetInsertPoint(blasBlock);
+      emitBlasMatMul(product, a, c, keptBatch, m, n, k);
       b_.CreateBr(done);
     } else {
       b_.CreateBr(loops);
     }
     b_.SetInsertPoint(loops);
-    loopNest(batch, [&](const Index &bIdx) {
-      auto at = [&](Value *i, Value *j) {
-        Index idx = bIdx;
-        idx.push_back(i);
-        idx.push_back(j);
-        return idx;
-      };
-      loopNest({m}, [&](const Index &i) {
-        loopNest({n}, [&](const Index &j) {
-          store(v, flatten(so, at(i[0], j[0])), llvm::ConstantFP::get(t, 0.0));
+    // Sums that may be reassociated (vectorized) and contracted to FMAs.
+    auto fastMath = [](std::initializer_list<Value *> ops) {
+      for (Value *op : ops) {
+        auto *inst = llvm::cast<llvm::Instruction>(op);
+        inst->setHasAllowReassoc(true);
+        inst->setHasAllowContract(true);
+      }
+    };
+    if (so[r - 1] == Dim(1)) {
+      // A matrix-vector product: each entry a dot product accumulated in a register.
+      loopNest(keptBatch, [&](const Index &kept) {
+        loopNest({m}, [&](const Index &i) {
+          Value *acc = accumulator(t, llvm::ConstantFP::get(t, 0.0));
+          loopNest(reducedBatch, [&](const Index &reduced) {
+            Index bIdx = batchIndex(kept, reduced);
+            loopNest({k}, [&](const Index &p) {
+              Value *product = b_.CreateFMul(matrixElement(a, bIdx, i[0], p[0]),
+                                             matrixElement(c, bIdx, p[0], b_.getInt64(0)));
+              Value *sum = b_.CreateFAdd(b_.CreateLoad(t, acc), product);
+              fastMath({product, sum});
+              b_.CreateStore(sum, acc);
+            });
+          });
+          store(out, outFlat(kept, i[0], b_.getInt64(0)), b_.CreateLoad(t, acc));
         });
-        loopNest({k}, [&](const Index &p) {
-          Value *aip = matrixElement(a, bIdx, i[0], p[0]);
+      });
+    } else {
+      // C = 0, then C[i, :] += A[i, p] B[p, :] for every (reduced batch entry and) p.
+      loopNest(keptBatch, [&](const Index &kept) {
+        loopNest({m}, [&](const Index &i) {
           loopNest({n}, [&](const Index &j) {
-            Value *flat = flatten(so, at(i[0], j[0]));
-            Value *product = b_.CreateFMul(aip, matrixElement(c, bIdx, p[0], j[0]));
-            store(v, flat, b_.CreateFAdd(load(v, flat), product));
+            store(out, outFlat(kept, i[0], j[0]), llvm::ConstantFP::get(t, 0.0));
+          });
+        });
+        loopNest(reducedBatch, [&](const Index &reduced) {
+          Index bIdx = batchIndex(kept, reduced);
+          loopNest({m}, [&](const Index &i) {
+            loopNest({k}, [&](const Index &p) {
+              Value *aip = matrixElement(a, bIdx, i[0], p[0]);
+              loopNest({n}, [&](const Index &j) {
+                Value *flat = outFlat(kept, i[0], j[0]);
+                Value *product = b_.CreateFMul(aip, matrixElement(c, bIdx, p[0], j[0]));
+                Value *sum = b_.CreateFAdd(load(out, flat), product);
+                if (!reducedAxes.empty())
+                  fastMath({product, sum});
+                store(out, flat, sum);
+              });
+            });
           });
         });
       });
-    });
+    }
     b_.CreateBr(done);
     b_.SetInsertPoint(done);
   }
@@ -1046,17 +1152,22 @@ private:
     Value *ldb = c.transposed ? k : n;
     std::int64_t bytes = isF32 ? 4 : 8;
     loopNest(batch, [&](const Index &bIdx) {
-      // The batch offset of each matrix: its flat index at (batch, 0, 0).
-      auto base = [&](ValueId buffer, const Shape &shape) {
+      // The batch offset of each matrix: its flat index at (batch, 0, 0), in the buffer that a
+      // batch broadcast reads.
+      auto base = [&](ValueId value) {
         Index idx = bIdx;
         idx.push_back(b_.getInt64(0));
         idx.push_back(b_.getInt64(0));
-        return b_.CreateGEP(b_.getInt8Ty(), buffers_[buffer],
-                            b_.CreateMul(flatten(shape, idx), b_.getInt64(bytes)));
+        if (!buffers_[value] && isBatchBroadcast(value)) {
+          idx = broadcastSource(f_.insts[value], idx);
+          value = f_.insts[value].operands[0];
+        }
+        return b_.CreateGEP(b_.getInt8Ty(), buffers_[value],
+                            b_.CreateMul(flatten(f_.typeOf(value).shape, idx), b_.getInt64(bytes)));
       };
-      Value *pa = base(a.base, f_.typeOf(a.base).shape);
-      Value *pc = base(c.base, f_.typeOf(c.base).shape);
-      Value *po = base(v, inst.type.shape);
+      Value *pa = base(a.base);
+      Value *pc = base(c.base);
+      Value *po = base(v);
       b_.CreateCall(gemm, {b_.getInt32(kRowMajor), b_.getInt32(a.transposed ? kTrans : kNoTrans),
                            b_.getInt32(c.transposed ? kTrans : kNoTrans), i32v(m), i32v(n), i32v(k),
                            llvm::ConstantFP::get(t, 1.0), pa, i32v(lda), pc, i32v(ldb),
@@ -1251,6 +1362,7 @@ private:
   Value *dimsArg_ = nullptr;
   std::map<std::string, Value *> dimCache_;
   std::vector<bool> materialized_;
+  std::vector<bool> productOfSum_; // matmuls computed by the reduce_sum that reads them
   std::vector<Value *> buffers_;
   std::unordered_map<ValueId, Value *> inRegister_; // members of the fused loop being emitted
 };
