@@ -23,12 +23,38 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <unistd.h>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
 
 namespace nabla::codegen {
+
+namespace {
+
+/// Appends `names` (functions of one kernel) to /tmp/perf-PID.map: "start size name" per line,
+/// sizes up to the next function (functions of a module are laid out in order).
+void writePerfMap(llvm::orc::LLJIT &jit, const std::vector<std::string> &names,
+                  const std::string &kernelName) {
+  std::vector<std::pair<std::uint64_t, std::string>> starts;
+  for (const std::string &name : names)
+    if (auto address = jit.lookup(name))
+      starts.emplace_back(address->getValue(), name);
+  std::sort(starts.begin(), starts.end());
+  std::FILE *map = std::fopen(fmt::format("/tmp/perf-{}.map", getpid()).c_str(), "a");
+  if (!map)
+    return;
+  for (std::size_t i = 0; i < starts.size(); ++i) {
+    std::uint64_t size = i + 1 < starts.size() ? starts[i + 1].first - starts[i].first : 4096;
+    fmt::print(map, "{:x} {:x} {}:{}\n", starts[i].first, size, kernelName, starts[i].second);
+  }
+  std::fclose(map);
+}
+
+} // namespace
 
 struct Jit::State {
   const HostTarget *target = nullptr;
@@ -123,6 +149,16 @@ Expected<Kernel> Jit::compile(const Function &f) {
   if (!module)
     return module.takeError();
   auto t1 = std::chrono::steady_clock::now();
+  // NABLA_PERF_MAP=1: name every function of the kernel for `perf report`, through the
+  // /tmp/perf-PID.map file that perf reads for JIT code. Its loop functions are exported for
+  // that (they are internal otherwise).
+  std::vector<std::string> functionNames;
+  if (std::getenv("NABLA_PERF_MAP"))
+    for (llvm::Function &fn : **module)
+      if (!fn.isDeclaration()) {
+        fn.setLinkage(llvm::GlobalValue::ExternalLinkage);
+        functionNames.push_back(fn.getName().str());
+      }
   if (auto err = s.jit->addIRModule(
           llvm::orc::ThreadSafeModule(std::move(*module), std::move(context))))
     return makeDiagnostic("JIT: " + llvm::toString(std::move(err)));
@@ -134,6 +170,8 @@ Expected<Kernel> Jit::compile(const Function &f) {
     return makeDiagnostic("JIT: " + llvm::toString(workspace.takeError()));
   Kernel kernel{run->toPtr<Kernel::Run>(), workspace->toPtr<Kernel::WorkspaceSize>()};
   auto t2 = std::chrono::steady_clock::now();
+  if (!functionNames.empty())
+    writePerfMap(*s.jit, functionNames, f.name);
   if (std::getenv("NABLA_JIT_TIMING"))
     fmt::print(stderr, "jit {}: lower+optimize {:.1f} ms, codegen+link {:.1f} ms\n", f.name,
                std::chrono::duration<double, std::milli>(t1 - t0).count(),

@@ -1049,13 +1049,25 @@ private:
     bool alwaysBlas = blas && (knownWork >= kBlasThreshold ||
                                (!allKnown && knownWork >= kBlasKnownFactor));
     bool neverBlas = !blas || (allKnown && knownWork < kBlasThreshold);
-    if (alwaysBlas) {
+    std::size_t foldedAxes = 0;
+    bool folded = blasAvailable() && foldsIntoGemm(out, product, a, c, &foldedAxes);
+    if (alwaysBlas && !folded) {
       emitBlasMatMul(product, a, c, keptBatch, m, n, k);
       return;
     }
     llvm::BasicBlock *loops = llvm::BasicBlock::Create(ctx_, "matmul_loops", kernel_);
     llvm::BasicBlock *done = llvm::BasicBlock::Create(ctx_, "matmul_done", kernel_);
-    if (!neverBlas) {
+    if (folded) {
+      llvm::BasicBlock *gemm = llvm::BasicBlock::Create(ctx_, "matmul_folded_gemm", kernel_);
+      Value *rows = b_.getInt64(1);
+      for (std::size_t d = 0; d < foldedAxes; ++d)
+        rows = b_.CreateMul(rows, dim(so[d]));
+      Value *work = b_.CreateMul(b_.CreateMul(rows, m), out == product ? k : n);
+      b_.CreateCondBr(b_.CreateICmpSGE(work, b_.getInt64(kBlasThreshold)), gemm, loops);
+      b_.SetInsertPoint(gemm);
+      emitFoldedGemm(out, product, a, c, foldedAxes, rows);
+      b_.CreateBr(done);
+    } else if (!neverBlas) {
       llvm::BasicBlock *blasBlock = llvm::BasicBlock::Create(ctx_, "matmul_blas", kernel_);
       Value *work = b_.CreateMul(b_.CreateMul(m, n), k);
       b_.CreateCondBr(b_.CreateICmpSGE(work, b_.getInt64(kBlasThreshold)), blasBlock, loops);
@@ -1074,7 +1086,28 @@ private:
         inst->setHasAllowContract(true);
       }
     };
-    if (so[r - 1] == Dim(1)) {
+    if (so[r - 1] == Dim(1) && a.transposed) {
+      // Aᵀ x with A stored by rows: out += A[p, :] x[p] for each p, reading rows contiguously
+      // (a dot product would read columns of A, with a stride).
+      loopNest(keptBatch, [&](const Index &kept) {
+        loopNest({m}, [&](const Index &i) {
+          store(out, outFlat(kept, i[0], b_.getInt64(0)), llvm::ConstantFP::get(t, 0.0));
+        });
+        loopNest(reducedBatch, [&](const Index &reduced) {
+          Index bIdx = batchIndex(kept, reduced);
+          loopNest({k}, [&](const Index &p) {
+            Value *xp = matrixElement(c, bIdx, p[0], b_.getInt64(0));
+            loopNest({m}, [&](const Index &i) {
+              Value *flat = outFlat(kept, i[0], b_.getInt64(0));
+              Value *product = b_.CreateFMul(matrixElement(a, bIdx, i[0], p[0]), xp);
+              Value *sum = b_.CreateFAdd(load(out, flat), product);
+              fastMath({product, sum});
+              store(out, flat, sum);
+            });
+          });
+        });
+      });
+    } else if (so[r - 1] == Dim(1)) {
       // A matrix-vector product: each entry a dot product accumulated in a register.
       loopNest(keptBatch, [&](const Index &kept) {
         loopNest({m}, [&](const Index &i) {
@@ -1120,6 +1153,115 @@ private:
     }
     b_.CreateBr(done);
     b_.SetInsertPoint(done);
+  }
+
+  /// Whether a batch of small products is one GEMM per entry of its trailing batch axes, with
+  /// the leading `*axes` batch axes folded into the GEMM's rows (or its contraction), so that the
+  /// BLAS sees 1000 x 10 x 10 instead of a thousand 10 x 10 x 1. Two shapes that reverse mode
+  /// makes for a matrix shared across a batch (GMM's Q, [K, D, D], used by [N, K] points):
+  ///  - y[n, t] = A[t] x[n, t]: A a batch broadcast over the leading axes, x a stored vector;
+  ///    then y[:, t] = x[:, t] A[t]^T, rows n with a stride.
+  ///  - C[t] = sum_n u[n, t] v[n, t]^T: a reduce_sum over the leading axes of outer products of
+  ///    stored vectors; then C[t] = U[:, t]^T V[:, t].
+  bool foldsIntoGemm(ValueId out, ValueId product, const MatrixOperand &a, const MatrixOperand &c,
+                     std::size_t *axes) const {
+    const Shape &so = f_.typeOf(product).shape;
+    std::size_t r = so.size();
+    auto stored = [&](const MatrixOperand &x) {
+      return materialized_[x.base] || f_.insts[x.base].op == Op::Input ||
+             f_.insts[x.base].op == Op::Param || f_.insts[x.base].op == Op::Reshape;
+    };
+    auto fullBatch = [&](const MatrixOperand &x) {
+      const Shape &s = f_.typeOf(x.base).shape;
+      return s.size() == r && std::equal(so.begin(), so.end() - 2, s.begin());
+    };
+    if (out == product) {
+      // y = A x: A broadcast over exactly the leading batch axes
+      if (so[r - 1] != Dim(1) || !isBatchBroadcast(a.base) || materialized_[a.base] ||
+          !stored(c) || !fullBatch(c))
+        return false;
+      const Shape &from = f_.typeOf(f_.insts[a.base].operands[0]).shape;
+      std::size_t lead = r - from.size(), s = 0;
+      while (s + 2 < r && (s < lead || (from[s - lead] == Dim(1) && so[s] != Dim(1))))
+        ++s;
+      for (std::size_t d = s; d + 2 < r; ++d)
+        if (d < lead || from[d - lead] != so[d])
+          return false;
+      *axes = s;
+      return s > 0;
+    }
+    // sum over the leading batch axes of u v^T
+    const Shape &sa = f_.typeOf(f_.insts[product].operands[0]).shape;
+    if (sa[r - 1] != Dim(1) || !stored(a) || !stored(c) || !fullBatch(a) || !fullBatch(c))
+      return false;
+    const auto &reduced = f_.insts[out].intsAttr("axes");
+    for (std::size_t d = 0; d < reduced.size(); ++d)
+      if (std::find(reduced.begin(), reduced.end(), static_cast<std::int64_t>(d)) == reduced.end())
+        return false;
+    *axes = reduced.size();
+    return *axes > 0;
+  }
+
+  /// The GEMMs of a product that foldsIntoGemm: one per entry of the trailing batch axes.
+  void emitFoldedGemm(ValueId out, ValueId product, const MatrixOperand &a, const MatrixOperand &c,
+                      std::size_t axes, Value *rows) {
+    const Shape &so = f_.typeOf(product).shape;
+    const Shape &sa = f_.typeOf(f_.insts[product].operands[0]).shape;
+    std::size_t r = so.size();
+    DType dtype = f_.typeOf(product).dtype;
+    Value *m = dim(so[r - 2]), *n = dim(so[r - 1]), *k = dim(sa[r - 1]);
+    std::vector<Value *> trailing;
+    Value *stride = b_.getInt64(1); // entries of the trailing batch axes: rows are this far apart
+    for (std::size_t d = axes; d + 2 < r; ++d) {
+      trailing.push_back(dim(so[d]));
+      stride = b_.CreateMul(stride, trailing.back());
+    }
+    std::int64_t bytes = elementBytes(dtype);
+    auto pointer = [&](ValueId value, Index idx) {
+      if (!buffers_[value] && isBatchBroadcast(value)) {
+        idx = broadcastSource(f_.insts[value], idx);
+        value = f_.insts[value].operands[0];
+      }
+      return b_.CreateGEP(b_.getInt8Ty(), buffers_[value],
+                          b_.CreateMul(flatten(f_.typeOf(value).shape, idx), b_.getInt64(bytes)));
+    };
+    constexpr int kNoTrans = 111, kTrans = 112;
+    loopNest(trailing, [&](const Index &tIdx) {
+      Index full(axes, b_.getInt64(0)); // the product's index at (0, t, 0, 0)
+      full.insert(full.end(), tIdx.begin(), tIdx.end());
+      full.push_back(b_.getInt64(0));
+      full.push_back(b_.getInt64(0));
+      if (out == product) {
+        // y[:, t] (rows x m) = x[:, t] (rows x k) op(A[t]) with op(A) = A^T (k x m)
+        emitGemmCall(dtype, kNoTrans, a.transposed ? kNoTrans : kTrans, rows, m, k,
+                     pointer(c.base, full), b_.CreateMul(stride, k), pointer(a.base, full),
+                     a.transposed ? m : k, pointer(out, full), b_.CreateMul(stride, m));
+      } else {
+        // C[t] (m x n) = U^T V with U = u[:, t] (rows x m), V = v[:, t] (rows x n)
+        Index outIdx(tIdx.begin(), tIdx.end());
+        outIdx.push_back(b_.getInt64(0));
+        outIdx.push_back(b_.getInt64(0));
+        emitGemmCall(dtype, kTrans, kNoTrans, m, n, rows, pointer(a.base, full),
+                     b_.CreateMul(stride, m), pointer(c.base, full), b_.CreateMul(stride, n),
+                     pointer(out, outIdx), n);
+      }
+    });
+  }
+
+  /// cblas_[sd]gemm(RowMajor, transA, transB, M, N, K, 1, A, lda, B, ldb, 0, C, ldc).
+  void emitGemmCall(DType dtype, int transA, int transB, Value *rowsM, Value *colsN, Value *depthK,
+                    Value *pa, Value *lda, Value *pb, Value *ldb, Value *pc, Value *ldc) {
+    bool isF32 = dtype == DType::F32;
+    llvm::Type *t = registerType(dtype);
+    llvm::Type *i32 = b_.getInt32Ty(), *ptr = b_.getPtrTy();
+    auto *type = llvm::FunctionType::get(
+        b_.getVoidTy(), {i32, i32, i32, i32, i32, i32, t, ptr, i32, ptr, i32, t, ptr, i32}, false);
+    llvm::FunctionCallee gemm = m_.getOrInsertFunction(isF32 ? "cblas_sgemm" : "cblas_dgemm", type);
+    constexpr int kRowMajor = 101;
+    auto i32v = [&](Value *x) { return b_.CreateTrunc(x, i32); };
+    b_.CreateCall(gemm, {b_.getInt32(kRowMajor), b_.getInt32(transA), b_.getInt32(transB),
+                         i32v(rowsM), i32v(colsN), i32v(depthK), llvm::ConstantFP::get(t, 1.0), pa,
+                         i32v(lda), pb, i32v(ldb), llvm::ConstantFP::get(t, 0.0), pc, i32v(ldc)});
   }
 
   /// Products of at least this many multiply-adds go to the BLAS.

@@ -9,6 +9,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/CommandLine.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
@@ -18,6 +19,8 @@
 
 #include <cstdlib>
 #include <mutex>
+#include <sstream>
+#include <vector>
 
 namespace nabla::codegen {
 
@@ -39,6 +42,18 @@ Expected<const HostTarget *> hostTarget() {
   static HostTarget target;
   static std::string failure;
   std::call_once(once, [] {
+    // NABLA_LLVM_ARGS: LLVM's own options (as opt and llc take them), for experiments.
+    if (const char *args = std::getenv("NABLA_LLVM_ARGS")) {
+      std::vector<std::string> words{"nabla"};
+      std::istringstream in(args);
+      for (std::string w; in >> w;)
+        words.push_back(w);
+      std::vector<const char *> argv;
+      for (const std::string &w : words)
+        argv.push_back(w.c_str());
+      llvm::cl::ParseCommandLineOptions(static_cast<int>(argv.size()), argv.data(), "nabla",
+                                        &llvm::errs());
+    }
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
     llvm::InitializeNativeTargetAsmParser();
