@@ -40,21 +40,6 @@ std::optional<std::int64_t> constantWorkspace(const llvm::Module &m, const std::
   return value->getSExtValue();
 }
 
-/// A target machine of its own, configured like the host target the JIT uses: the process-wide
-/// one is not ours to run code generation on from another thread.
-Expected<std::unique_ptr<llvm::TargetMachine>> objectMachine() {
-  auto host = hostTarget();
-  if (!host)
-    return host.takeError();
-  const llvm::TargetMachine &jit = *(*host)->machine;
-  std::unique_ptr<llvm::TargetMachine> machine(jit.getTarget().createTargetMachine(
-      jit.getTargetTriple().str(), (*host)->cpu, (*host)->features, jit.Options,
-      llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
-  if (!machine)
-    return makeDiagnostic("cannot create a target machine for " + jit.getTargetTriple().str());
-  return machine;
-}
-
 /// The undefined symbols of an object file, sorted.
 Expected<std::vector<std::string>> undefinedSymbols(const std::string &bytes) {
   auto object = llvm::object::ObjectFile::createObjectFile(
@@ -87,12 +72,16 @@ Expected<AotObject> compileObject(const std::vector<AotKernel> &kernels) {
     for (const std::string &s : {k.symbol, k.symbol + "_workspace"})
       if (!symbols.insert(s).second)
         return makeDiagnostic(fmt::format("two kernels would define the symbol '{}'", s));
-  auto machine = objectMachine();
+  auto host = hostTarget();
+  if (!host)
+    return host.takeError();
+  // Its own machine: the host target's is not ours to run code generation on from any thread.
+  std::unique_ptr<llvm::TargetMachine> machine = newHostMachine(**host);
   if (!machine)
-    return machine.takeError();
+    return makeDiagnostic("cannot create a target machine for this host");
 
   AotObject object;
-  object.cpu = (*machine)->getTargetCPU().str();
+  object.cpu = machine->getTargetCPU().str();
   llvm::LLVMContext context;
   auto linked = std::make_unique<llvm::Module>("nabla", context);
   llvm::Linker linker(*linked);
@@ -116,7 +105,7 @@ Expected<AotObject> compileObject(const std::vector<AotKernel> &kernels) {
   llvm::SmallVector<char, 0> buffer;
   llvm::raw_svector_ostream out(buffer);
   llvm::legacy::PassManager passes;
-  if ((*machine)->addPassesToEmitFile(passes, out, nullptr, llvm::CodeGenFileType::ObjectFile))
+  if (machine->addPassesToEmitFile(passes, out, nullptr, llvm::CodeGenFileType::ObjectFile))
     return makeDiagnostic("this target cannot emit object files");
   passes.run(*linked);
   object.bytes.assign(buffer.begin(), buffer.end());

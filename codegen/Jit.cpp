@@ -10,6 +10,8 @@
 #include <cblas.h>
 #endif
 
+#include <llvm/Bitcode/BitcodeReader.h>
+#include <llvm/Bitcode/BitcodeWriter.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
@@ -17,7 +19,9 @@
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Support/DynamicLibrary.h>
+#include <llvm/Support/SmallVectorMemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
+#include <llvm/Transforms/Utils/Cloning.h>
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/TargetParser/Host.h>
 
@@ -29,6 +33,8 @@
 #include <unistd.h>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <unordered_map>
 
 namespace nabla::codegen {
@@ -136,6 +142,81 @@ Expected<Jit *> Jit::instance() {
   return jit.get();
 }
 
+namespace {
+
+/// How many threads compile one kernel: the cores, or NABLA_JIT_THREADS.
+unsigned compileThreads() {
+  if (const char *n = std::getenv("NABLA_JIT_THREADS"))
+    return std::max(1, std::atoi(n));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+/// Splits a lowered kernel module into `parts` modules, each in a context of its own (as bitcode,
+/// to be read back on its thread), balancing their instruction counts. Loop functions become
+/// external (their names are unique per kernel) so that the parts link; constant globals are
+/// copied into every part that uses them.
+std::vector<llvm::SmallVector<char, 0>> splitForThreads(llvm::Module &m, unsigned parts) {
+  std::vector<llvm::Function *> functions;
+  for (llvm::Function &fn : m)
+    if (!fn.isDeclaration()) {
+      fn.setLinkage(llvm::GlobalValue::ExternalLinkage);
+      functions.push_back(&fn);
+    }
+  std::sort(functions.begin(), functions.end(), [](llvm::Function *a, llvm::Function *b) {
+    return a->getInstructionCount() > b->getInstructionCount();
+  });
+  std::vector<std::size_t> load(parts, 0);
+  std::unordered_map<const llvm::GlobalValue *, unsigned> partOf;
+  for (llvm::Function *fn : functions) {
+    auto lightest = static_cast<unsigned>(std::min_element(load.begin(), load.end()) - load.begin());
+    partOf[fn] = lightest;
+    load[lightest] += fn->getInstructionCount() + 50; // a function costs something even if small
+  }
+  std::vector<llvm::SmallVector<char, 0>> out(parts);
+  for (unsigned p = 0; p < parts; ++p) {
+    llvm::ValueToValueMapTy map;
+    auto part = llvm::CloneModule(m, map, [&](const llvm::GlobalValue *gv) {
+      auto it = partOf.find(gv);
+      return it == partOf.end() || it->second == p; // functions where assigned, data everywhere
+    });
+    llvm::raw_svector_ostream os(out[p]);
+    llvm::WriteBitcodeToFile(*part, os);
+  }
+  return out;
+}
+
+/// Optimizes one part (bitcode) and generates its object code, on the calling thread.
+Expected<std::unique_ptr<llvm::MemoryBuffer>> compilePart(const llvm::SmallVector<char, 0> &bitcode,
+                                                          const HostTarget &target,
+                                                          const std::string &name) {
+  llvm::LLVMContext context;
+  auto module = llvm::parseBitcodeFile(
+      llvm::MemoryBufferRef(llvm::StringRef(bitcode.data(), bitcode.size()), name), context);
+  if (!module)
+    return makeDiagnostic("JIT: " + llvm::toString(module.takeError()));
+  std::unique_ptr<llvm::TargetMachine> machine = newHostMachine(target);
+  if (!machine)
+    return makeDiagnostic("JIT: cannot create a target machine");
+  auto t0 = std::chrono::steady_clock::now();
+  optimizeForHost(**module, target, machine.get());
+  auto t1 = std::chrono::steady_clock::now();
+  llvm::SmallVector<char, 0> object;
+  llvm::raw_svector_ostream os(object);
+  llvm::legacy::PassManager passes;
+  if (machine->addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::ObjectFile))
+    return makeDiagnostic("JIT: this target cannot emit object files");
+  passes.run(**module);
+  auto t2 = std::chrono::steady_clock::now();
+  if (std::getenv("NABLA_JIT_TIMING"))
+    fmt::print(stderr, "  {}: optimize {:.1f} ms, codegen {:.1f} ms\n", name,
+               std::chrono::duration<double, std::milli>(t1 - t0).count(),
+               std::chrono::duration<double, std::milli>(t2 - t1).count());
+  return std::unique_ptr<llvm::MemoryBuffer>(
+      std::make_unique<llvm::SmallVectorMemoryBuffer>(std::move(object), name, false));
+}
+
+} // namespace
+
 Expected<Kernel> Jit::compile(const Function &f) {
   State &s = *state_;
   std::lock_guard<std::mutex> lock(s.mutex);
@@ -145,10 +226,15 @@ Expected<Kernel> Jit::compile(const Function &f) {
   std::string symbol = fmt::format("nabla_kernel_{}", s.next++);
   auto context = std::make_unique<llvm::LLVMContext>();
   auto t0 = std::chrono::steady_clock::now();
-  auto module = buildKernelModule(f, *context, symbol, true);
+  // Optimization and code generation run on every core: the kernel's loop functions are split
+  // into one module per thread (a kernel of one loop compiles as one module).
+  unsigned functions = 0;
+  auto module = buildKernelModule(f, *context, symbol, /*optimized=*/false);
   if (!module)
     return module.takeError();
-  auto t1 = std::chrono::steady_clock::now();
+  for (llvm::Function &fn : **module)
+    functions += fn.isDeclaration() ? 0 : 1;
+  unsigned parts = std::min(compileThreads(), functions / 4);
   // NABLA_PERF_MAP=1: name every function of the kernel for `perf report`, through the
   // /tmp/perf-PID.map file that perf reads for JIT code. Its loop functions are exported for
   // that (they are internal otherwise).
@@ -159,9 +245,30 @@ Expected<Kernel> Jit::compile(const Function &f) {
         fn.setLinkage(llvm::GlobalValue::ExternalLinkage);
         functionNames.push_back(fn.getName().str());
       }
-  if (auto err = s.jit->addIRModule(
-          llvm::orc::ThreadSafeModule(std::move(*module), std::move(context))))
-    return makeDiagnostic("JIT: " + llvm::toString(std::move(err)));
+  auto t1 = std::chrono::steady_clock::now();
+  if (parts <= 1) {
+    optimizeForHost(**module, *s.target);
+    if (auto err = s.jit->addIRModule(
+            llvm::orc::ThreadSafeModule(std::move(*module), std::move(context))))
+      return makeDiagnostic("JIT: " + llvm::toString(std::move(err)));
+  } else {
+    std::vector<llvm::SmallVector<char, 0>> bitcode = splitForThreads(**module, parts);
+    std::vector<std::optional<Expected<std::unique_ptr<llvm::MemoryBuffer>>>> objects(parts);
+    std::vector<std::thread> threads;
+    for (unsigned p = 1; p < parts; ++p)
+      threads.emplace_back([&, p] {
+        objects[p] = compilePart(bitcode[p], *s.target, fmt::format("{}.part{}", symbol, p));
+      });
+    objects[0] = compilePart(bitcode[0], *s.target, symbol + ".part0");
+    for (std::thread &t : threads)
+      t.join();
+    for (auto &object : objects) {
+      if (!*object)
+        return object->takeError();
+      if (auto err = s.jit->addObjectFile(std::move(**object)))
+        return makeDiagnostic("JIT: " + llvm::toString(std::move(err)));
+    }
+  }
   auto run = s.jit->lookup(symbol);
   if (!run)
     return makeDiagnostic("JIT: " + llvm::toString(run.takeError()));
@@ -173,9 +280,11 @@ Expected<Kernel> Jit::compile(const Function &f) {
   if (!functionNames.empty())
     writePerfMap(*s.jit, functionNames, f.name);
   if (std::getenv("NABLA_JIT_TIMING"))
-    fmt::print(stderr, "jit {}: lower+optimize {:.1f} ms, codegen+link {:.1f} ms\n", f.name,
-               std::chrono::duration<double, std::milli>(t1 - t0).count(),
-               std::chrono::duration<double, std::milli>(t2 - t1).count());
+    fmt::print(stderr, "jit {}: lower {:.1f} ms, optimize+codegen+link {:.1f} ms ({} functions, {} "
+               "thread{})\n",
+               f.name, std::chrono::duration<double, std::milli>(t1 - t0).count(),
+               std::chrono::duration<double, std::milli>(t2 - t1).count(), functions,
+               std::max(parts, 1u), parts > 1 ? "s" : "");
   s.cache.emplace(std::move(key), kernel);
   return kernel;
 }

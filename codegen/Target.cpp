@@ -78,8 +78,15 @@ Expected<const HostTarget *> hostTarget() {
   return &target;
 }
 
-void optimizeForHost(llvm::Module &m, const HostTarget &target) {
-  llvm::TargetMachine &machine = *target.machine;
+std::unique_ptr<llvm::TargetMachine> newHostMachine(const HostTarget &target) {
+  const llvm::TargetMachine &host = *target.machine;
+  return std::unique_ptr<llvm::TargetMachine>(host.getTarget().createTargetMachine(
+      host.getTargetTriple().str(), target.cpu, target.features, host.Options, llvm::Reloc::PIC_,
+      std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+}
+
+void optimizeForHost(llvm::Module &m, const HostTarget &target, llvm::TargetMachine *own) {
+  llvm::TargetMachine &machine = own ? *own : *target.machine;
   m.setDataLayout(machine.createDataLayout());
   m.setTargetTriple(machine.getTargetTriple().str());
   for (llvm::Function &fn : m) {

@@ -27,9 +27,15 @@ struct HostTarget {
 /// The process-wide host target, created on first use (initializes LLVM's native target).
 Expected<const HostTarget *> hostTarget();
 
+/// A target machine of its own for the host, configured like `target.machine`: code generation
+/// on several threads needs one each (a TargetMachine caches its subtargets unguarded).
+std::unique_ptr<llvm::TargetMachine> newHostMachine(const HostTarget &target);
+
 /// Targets `m` at the host and optimizes it at O3, with glibc's libmvec as the vector math
-/// library so that loops over exp, log, sin, ... vectorize.
-void optimizeForHost(llvm::Module &m, const HostTarget &target);
+/// library so that loops over exp, log, sin, ... vectorize. `machine` defaults to the target's
+/// own (one thread at a time).
+void optimizeForHost(llvm::Module &m, const HostTarget &target,
+                     llvm::TargetMachine *machine = nullptr);
 
 /// Lowers `f` into a fresh verified module holding kernel `symbol` (codegen/Lowering.h), optimized
 /// for the host when `optimized`.
