@@ -333,6 +333,88 @@ void registerG() {
   });
 }
 
+// ----- matrix products: where the BLAS starts to pay --------------------------------------------
+
+/// C = A B for n x n f64 matrices through nabla's two paths, its own loops and the BLAS: the same
+/// source compiled once with NABLA_BLAS_MIN_WORK at infinity and once at 0. The default
+/// threshold (codegen/Lowering.cpp) should sit where their times cross.
+template <int N> struct MatMulWorkload {
+  Array<double> a, b, loops, blas, naive;
+  Bound kLoops, kBlas;
+  std::string setupError, nablaError;
+
+  MatMulWorkload() {
+    try {
+      setup();
+    } catch (const std::exception &e) {
+      setupError = std::string("setup failed: ") + e.what();
+    }
+  }
+
+  void setup() {
+    std::mt19937_64 rng(kSeed + N);
+    auto size = static_cast<std::size_t>(N) * N;
+    a = uniform<double>(size, -1.0, 1.0, rng);
+    b = uniform<double>(size, -1.0, 1.0, rng);
+    loops = Array<double>(size);
+    blas = Array<double>(size);
+    naive = Array<double>(size);
+    std::string source = "fn mm_loops_" + std::to_string(N) +
+                         "(A: f64[n, n], B: f64[n, n]) -> f64[n, n] = A @ B\n"
+                         "fn mm_blas_" + std::to_string(N) +
+                         "(A: f64[n, n], B: f64[n, n]) -> f64[n, n] = A @ B\n";
+    Program p = parse(source, "matmul.nabla");
+    std::map<std::string, std::int64_t> dims{{"n", N}};
+    auto compile = [&](const char *minWork, const std::string &fn, Array<double> &out) {
+      const char *before = std::getenv("NABLA_BLAS_MIN_WORK");
+      std::string saved = before ? before : "";
+      setenv("NABLA_BLAS_MIN_WORK", minWork, 1);
+      Bound k = bind(p, fn, Derivative::None, {}, {{"A", a.data()}, {"B", b.data()}},
+                     {{"value", out.data()}}, dims);
+      if (before)
+        setenv("NABLA_BLAS_MIN_WORK", saved.c_str(), 1);
+      else
+        unsetenv("NABLA_BLAS_MIN_WORK");
+      return k;
+    };
+    kLoops = compile("9223372036854775807", "mm_loops_" + std::to_string(N), loops);
+    kBlas = compile("0", "mm_blas_" + std::to_string(N), blas);
+    for (int i = 0; i < N; ++i)
+      for (int j = 0; j < N; ++j) {
+        double sum = 0;
+        for (int k = 0; k < N; ++k)
+          sum += a.data()[i * N + k] * b.data()[k * N + j];
+        naive.data()[i * N + j] = sum;
+      }
+    Checker c;
+    kLoops.run();
+    kBlas.run();
+    c.arrays("matmul loops", loops.data(), naive.data(), size, 1e-13);
+    c.arrays("matmul BLAS", blas.data(), naive.data(), size, 1e-13);
+    nablaError = c.failure();
+  }
+  const std::string &nablaCase() const { return setupError.empty() ? nablaError : setupError; }
+};
+
+template <int N> void registerMatMul() {
+  using W = MatMulWorkload<N>;
+  addCase<W>("BM_MatMul_NablaLoops_" + std::to_string(N), true, [](W &w) { w.kLoops.run(); });
+  addCase<W>("BM_MatMul_NablaBlas_" + std::to_string(N), true, [](W &w) { w.kBlas.run(); });
+}
+
+constexpr int kMatMulSizes[] = {8, 16, 24, 32, 48, 64, 128, 256};
+
+void registerMatMuls() {
+  registerMatMul<8>();
+  registerMatMul<16>();
+  registerMatMul<24>();
+  registerMatMul<32>();
+  registerMatMul<48>();
+  registerMatMul<64>();
+  registerMatMul<128>();
+  registerMatMul<256>();
+}
+
 // ----- logsumexp ---------------------------------------------------------------------------------
 
 struct LseWorkload {
@@ -1026,6 +1108,13 @@ void printTable(const TableReporter &r, std::ostream &os) {
        2.0, "≤ 2.0× fprop"},
   };
   rows.insert(rows.end(), gmm.begin(), gmm.end());
+  // Where nabla's own matmul loops and its BLAS path cross (the BLAS threshold).
+  for (int n : kMatMulSizes) {
+    std::string size = std::to_string(n);
+    rows.push_back({"matmul " + size + "×" + size + "×" + size + " f64, nabla loops vs BLAS",
+                    "BM_MatMul_NablaLoops_" + size, "BM_MatMul_NablaBlas_" + size,
+                    "nabla via OpenBLAS", 0, ""});
+  }
 
   bool header = false;
   for (const Row &row : rows) {
@@ -1121,6 +1210,7 @@ int main(int argc, char **argv) {
   registerMlp<float>("F32");
   registerMlp<double>("F64");
   registerGmm();
+  registerMatMuls();
   registerCompile();
   TableReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

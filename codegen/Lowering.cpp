@@ -21,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <unordered_map>
 
 #include <map>
@@ -1041,14 +1042,14 @@ private:
       else
         allKnown = false;
     }
-    // A product with a runtime size (a batch) whose known sizes already make 1024 multiply-adds
-    // per unit of it goes to the BLAS without a loop fallback: the fallback's vectorized loop
+    // A product with a runtime size (a batch) whose known sizes already make 1/32 of the
+    // threshold (128 multiply-adds) per unit of it goes to the BLAS without a loop fallback: the fallback's vectorized loop
     // nest is what costs the most to compile (a third of an MLP gradient's codegen), and a BLAS
     // call on a tiny batch costs a microsecond. Products summed over batch axes run loops.
     bool blas = blasAvailable() && reducedAxes.empty();
-    bool alwaysBlas = blas && (knownWork >= kBlasThreshold ||
-                               (!allKnown && knownWork >= kBlasKnownFactor));
-    bool neverBlas = !blas || (allKnown && knownWork < kBlasThreshold);
+    bool alwaysBlas = blas && (knownWork >= blasThreshold() ||
+                               (!allKnown && knownWork >= blasThreshold() / 32));
+    bool neverBlas = !blas || (allKnown && knownWork < blasThreshold());
     std::size_t foldedAxes = 0;
     bool folded = blasAvailable() && foldsIntoGemm(out, product, a, c, &foldedAxes);
     if (alwaysBlas && !folded) {
@@ -1063,14 +1064,14 @@ private:
       for (std::size_t d = 0; d < foldedAxes; ++d)
         rows = b_.CreateMul(rows, dim(so[d]));
       Value *work = b_.CreateMul(b_.CreateMul(rows, m), out == product ? k : n);
-      b_.CreateCondBr(b_.CreateICmpSGE(work, b_.getInt64(kBlasThreshold)), gemm, loops);
+      b_.CreateCondBr(b_.CreateICmpSGE(work, b_.getInt64(blasThreshold())), gemm, loops);
       b_.SetInsertPoint(gemm);
       emitFoldedGemm(out, product, a, c, foldedAxes, rows);
       b_.CreateBr(done);
     } else if (!neverBlas) {
       llvm::BasicBlock *blasBlock = llvm::BasicBlock::Create(ctx_, "matmul_blas", kernel_);
       Value *work = b_.CreateMul(b_.CreateMul(m, n), k);
-      b_.CreateCondBr(b_.CreateICmpSGE(work, b_.getInt64(kBlasThreshold)), blasBlock, loops);
+      b_.CreateCondBr(b_.CreateICmpSGE(work, b_.getInt64(blasThreshold())), blasBlock, loops);
       b_.SetInsertPoint(blasBlock);
       emitBlasMatMul(product, a, c, keptBatch, m, n, k);
       b_.CreateBr(done);
@@ -1264,10 +1265,16 @@ private:
                          i32v(lda), pb, i32v(ldb), llvm::ConstantFP::get(t, 0.0), pc, i32v(ldc)});
   }
 
-  /// Products of at least this many multiply-adds go to the BLAS.
-  static constexpr std::int64_t kBlasThreshold = 32 * 32 * 32;
-  /// Products with a runtime size go to the BLAS when their known sizes make this many.
-  static constexpr std::int64_t kBlasKnownFactor = 1024;
+  /// Products of at least this many multiply-adds go to the BLAS. Measured (BM_MatMul_*): with
+  /// OpenBLAS's AVX-512 kernels the BLAS is 2x faster than these loops at 8^3 and 4-5x from 16^3
+  /// on; with its SSE3 fallback kernels (what 0.3.21 picks on CPUs it does not know) the loops win
+  /// up to 256^3. 16^3 keeps the loops for products too small to amortize a call either way.
+  /// NABLA_BLAS_MIN_WORK overrides it, to measure the crossover.
+  static std::int64_t blasThreshold() {
+    if (const char *work = std::getenv("NABLA_BLAS_MIN_WORK"))
+      return std::atoll(work);
+    return 16 * 16 * 16;
+  }
 
   static bool blasAvailable() {
 #ifdef NABLA_HAVE_BLAS
