@@ -5,6 +5,7 @@
 #include "ir/Builder.h"
 #include "ir/Interpreter.h"
 #include "passes/Autodiff.h"
+#include "passes/CastFloat.h"
 #include "runtime/Derivatives.h"
 #include "runtime/Execute.h"
 
@@ -19,28 +20,6 @@ namespace {
 
 constexpr int kDefaultRuntimeDim = 3;
 constexpr int kAttempts = 6;
-
-/// A copy of `f` computing in f64 throughout: finite differences need the precision.
-Function promoteToF64(const Function &f) {
-  Function g = f.emptyLike(f.name);
-  Builder b(g);
-  std::vector<ValueId> map(f.insts.size());
-  for (std::size_t v = 0; v < f.insts.size(); ++v) {
-    Inst inst = f.insts[v];
-    for (ValueId &o : inst.operands)
-      o = map[o];
-    if (inst.type.dtype == DType::F32)
-      inst.type.dtype = DType::F64;
-    for (AttrValue &a : inst.attrs)
-      if (auto *d = std::get_if<DType>(&a); d && *d == DType::F32)
-        *d = DType::F64;
-    map[v] = b.emit(inst.op, inst.operands, inst.attrs, inst.type);
-  }
-  g.result = map[f.result];
-  for (const NamedValue &o : f.outputs)
-    g.outputs.push_back(NamedValue{o.name, map[o.value], o.role});
-  return g;
-}
 
 /// A scalar to check: `f` itself, or <c, f(x)> for a fixed random c when f's value is a tensor.
 Function scalarized(const Function &f) {
@@ -242,7 +221,8 @@ Expected<CheckReport> checkModule(const Module &module, const CheckOptions &opti
     if (!options.function.empty() && original.name != options.function)
       continue;
     found = true;
-    Function f = scalarized(promoteToF64(original));
+    // Finite differences need f64's precision: f32 functions are checked computing in f64.
+    Function f = scalarized(castFloats(original, DType::F64));
     DimBinding dims;
     for (const std::string &d : f.dimParams) {
       auto it = options.dims.find(d);
@@ -308,8 +288,11 @@ Expected<CheckReport> checkModule(const Module &module, const CheckOptions &opti
         if (!grads)
           return grads.takeError();
         for (std::size_t k = 0; k < small.size(); ++k) {
-          CheckRow row{original.name, f.inst(small[k]).stringAttr("name"), diffModeName(mode),
-                       "entrywise"};
+          CheckRow row;
+          row.function = original.name;
+          row.argument = f.inst(small[k]).stringAttr("name");
+          row.mode = diffModeName(mode);
+          row.method = "entrywise";
           row.passed = true;
           const Reference &ref = references[small[k]];
           const Tensor &g = (*grads)[k].value;
@@ -359,7 +342,11 @@ Expected<CheckReport> checkModule(const Module &module, const CheckOptions &opti
             directional += (*grads)[0].value.data[i] * v.data[i];
         }
         TaylorResult t = taylor(f, args, slot, v, directional, dims);
-        CheckRow row{original.name, f.inst(w).stringAttr("name"), diffModeName(mode), "taylor"};
+        CheckRow row;
+        row.function = original.name;
+        row.argument = f.inst(w).stringAttr("name");
+        row.mode = diffModeName(mode);
+        row.method = "taylor";
         row.maxAbsError = t.absError;
         row.maxRelError = t.relError;
         row.passed = t.order > 1.8 && t.relError < 1e-5;

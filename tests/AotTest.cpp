@@ -10,13 +10,13 @@
 #include "runtime/Json.h"
 #include "runtime/KernelFunction.h"
 
+#include "tests/Shell.h"
+
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -29,34 +29,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Shell {
-  int exitCode = -1;
-  std::string out, err;
-};
+using Shell = testing::ShellResult;
 
-/// Runs `command` with sh from the source directory, capturing both streams.
-Shell shell(const std::string &command) {
-  static int counter = 0;
-  fs::path errFile = fs::temp_directory_path() /
-                     fmt::format("nabla_aot_test_{}_{}.err", ::getpid(), counter++);
-  std::string full = fmt::format("cd '{}' && {} 2>'{}'", NABLA_SOURCE_DIR, command, errFile.string());
-  Shell r;
-  FILE *pipe = ::popen(full.c_str(), "r");
-  if (!pipe)
-    return r;
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0)
-    r.out.append(buf.data(), n);
-  int status = ::pclose(pipe);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream err(errFile);
-  r.err.assign(std::istreambuf_iterator<char>(err), {});
-  fs::remove(errFile);
-  return r;
-}
-
-Shell nabla(const std::string &args) { return shell(fmt::format("'{}' {}", NABLA_BINARY, args)); }
+Shell shell(const std::string &command) { return testing::runShell(command); }
+Shell nabla(const std::string &args) { return testing::runNabla(args); }
 
 /// The first of `candidates` on PATH, or "".
 std::string findProgram(std::initializer_list<const char *> candidates) {

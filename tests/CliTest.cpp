@@ -1,14 +1,12 @@
 // The `nabla` binary as a user runs it: outputs, diagnostics and exit codes (LANGUAGE.md §6).
+#include "tests/Shell.h"
+
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <sstream>
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -16,36 +14,8 @@
 namespace nabla {
 namespace {
 
-struct CliResult {
-  int exitCode;
-  std::string out; // stdout
-  std::string err; // stderr
-};
-
-/// Runs `nabla ARGS` from the source directory and captures both streams.
-CliResult runNabla(const std::string &args) {
-  static int counter = 0;
-  std::string errFile = (std::filesystem::temp_directory_path() /
-                         ("nabla_cli_test_" + std::to_string(::getpid()) + "_" +
-                          std::to_string(counter++) + ".err"))
-                            .string();
-  std::string cmd = std::string("cd '") + NABLA_SOURCE_DIR + "' && '" + NABLA_BINARY + "' " + args +
-                    " 2>'" + errFile + "'";
-  CliResult r{-1, "", ""};
-  FILE *pipe = ::popen(cmd.c_str(), "r");
-  if (!pipe)
-    return r;
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0)
-    r.out.append(buf.data(), n);
-  int status = ::pclose(pipe);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream err(errFile);
-  r.err.assign(std::istreambuf_iterator<char>(err), {});
-  std::filesystem::remove(errFile);
-  return r;
-}
+using CliResult = testing::ShellResult;
+using testing::runNabla;
 
 TEST(Cli, EvalPrintsTheLectureValueAsJson) {
   CliResult r = runNabla("eval examples/lectures.nabla --fn f --at 'x=1,y=2,z=0' --json");
