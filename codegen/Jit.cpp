@@ -162,15 +162,22 @@ std::vector<llvm::SmallVector<char, 0>> splitForThreads(llvm::Module &m, unsigne
       fn.setLinkage(llvm::GlobalValue::ExternalLinkage);
       functions.push_back(&fn);
     }
-  std::sort(functions.begin(), functions.end(), [](llvm::Function *a, llvm::Function *b) {
-    return a->getInstructionCount() > b->getInstructionCount();
-  });
+  // The cost of compiling a function, roughly: its instructions, plus what vectorizing each loop
+  // adds (a vector body, a remainder, their checks), plus a fixed cost per function.
+  auto cost = [](llvm::Function *fn) {
+    std::size_t loops = 0;
+    for (const llvm::BasicBlock &block : *fn)
+      loops += block.getName().starts_with("loop") ? 1 : 0;
+    return fn->getInstructionCount() + 40 * loops + 50;
+  };
+  std::sort(functions.begin(), functions.end(),
+            [&](llvm::Function *a, llvm::Function *b) { return cost(a) > cost(b); });
   std::vector<std::size_t> load(parts, 0);
   std::unordered_map<const llvm::GlobalValue *, unsigned> partOf;
   for (llvm::Function *fn : functions) {
     auto lightest = static_cast<unsigned>(std::min_element(load.begin(), load.end()) - load.begin());
     partOf[fn] = lightest;
-    load[lightest] += fn->getInstructionCount() + 50; // a function costs something even if small
+    load[lightest] += cost(fn);
   }
   std::vector<llvm::SmallVector<char, 0>> out(parts);
   for (unsigned p = 0; p < parts; ++p) {
@@ -234,7 +241,7 @@ Expected<Kernel> Jit::compile(const Function &f) {
     return module.takeError();
   for (llvm::Function &fn : **module)
     functions += fn.isDeclaration() ? 0 : 1;
-  unsigned parts = std::min(compileThreads(), functions / 4);
+  unsigned parts = std::min(compileThreads(), functions / 3);
   // NABLA_PERF_MAP=1: name every function of the kernel for `perf report`, through the
   // /tmp/perf-PID.map file that perf reads for JIT code. Its loop functions are exported for
   // that (they are internal otherwise).

@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <optional>
 #include <unordered_map>
 
 #include <map>
@@ -536,8 +537,8 @@ private:
     for (ValueId v = 0; v < f_.insts.size(); ++v)
       if (f_.insts[v].op == Op::Reshape && !buffers_[v])
         buffers_[v] = buffers_[f_.insts[v].operands[0]];
-    for (const std::vector<ValueId> &loop : planLoops())
-      emitInOwnFunction(loop);
+    for (const LoopGroup &group : planRowGroups(planLoops()))
+      emitInOwnFunction(group);
     for (auto [v, target] : copies)
       emitCopy(v, target);
     b_.CreateRet(b_.getInt32(0));
@@ -598,6 +599,147 @@ private:
     return loops;
   }
 
+  /// Loops that run together inside one loop over the rows (axis 0) of their values: the rows
+  /// of a softmax-cross-entropy over [B, C] (max, shift, logsumexp, exp, gather, ...) are computed
+  /// row by row in one function instead of one pass and one function each. Fewer functions is
+  /// what shortens compiling; rows that stay in cache are what speeds running.
+  struct LoopGroup {
+    std::vector<std::vector<ValueId>> loops; // each as planLoops made it
+    std::optional<Dim> rows;                 // the shared axis 0, when there is a row loop
+  };
+
+  /// A materialized value read while computing row r of a value: read at row r only (`rowwise`)
+  /// or as a whole (a row-independent broadcast, a reshape that moves rows).
+  struct RowRead {
+    ValueId source;
+    bool rowwise;
+  };
+
+  /// What reading `o` at an index whose axis 0 is the row (when `rowwise`) reads.
+  void collectRowReads(ValueId o, bool rowwise, const Dim &rows, std::vector<RowRead> &out) const {
+    const Inst &inst = f_.insts[o];
+    const Shape &shape = inst.type.shape;
+    if (inst.op == Op::Reshape) {
+      const Shape &from = f_.typeOf(inst.operands[0]).shape;
+      bool keepsRows = rowwise && !shape.empty() && !from.empty() && shape[0] == rows &&
+                       from[0] == rows;
+      return collectRowReads(inst.operands[0], keepsRows, rows, out);
+    }
+    if (materialized_[o] || inst.op == Op::Input || inst.op == Op::Param) {
+      out.push_back({o, rowwise});
+      return;
+    }
+    if (inst.op == Op::Broadcast) {
+      const Shape &from = f_.typeOf(inst.operands[0]).shape;
+      bool keepsRows = rowwise && from.size() == shape.size() && from[0] == rows;
+      return collectRowReads(inst.operands[0], keepsRows, rows, out);
+    }
+    for (ValueId operand : inst.operands)
+      collectRowReads(operand, rowwise, rows, out);
+  }
+
+  /// Whether `shape` has `rows` as its axis 0 and nowhere else (so that inside a row group, every
+  /// loop over an extent of `rows` is the row loop).
+  static bool rowsOnlyFirst(const Shape &shape, const Dim &rows) {
+    if (shape.empty() || shape[0] != rows)
+      return false;
+    return std::find(shape.begin() + 1, shape.end(), rows) == shape.end();
+  }
+
+  /// What computing row r of `v` reads, or nothing when `v` cannot be computed row by row.
+  std::optional<std::vector<RowRead>> rowReads(ValueId v, const Dim &rows) const {
+    const Inst &inst = f_.insts[v];
+    if (!rowsOnlyFirst(inst.type.shape, rows))
+      return std::nullopt;
+    std::vector<RowRead> reads;
+    auto allRowwise = [&](std::initializer_list<ValueId> operands) {
+      for (ValueId o : operands) {
+        if (!rowsOnlyFirst(f_.typeOf(o).shape, rows))
+          return false;
+        collectRowReads(o, true, rows, reads);
+      }
+      return true;
+    };
+    if (isFusable(inst.op)) {
+      for (ValueId o : inst.operands)
+        collectRowReads(o, true, rows, reads);
+      return reads;
+    }
+    switch (inst.op) {
+    case Op::ReduceSum:
+      if (productOfSum_[inst.operands[0]])
+        return std::nullopt;
+      [[fallthrough]];
+    case Op::ReduceMax:
+    case Op::ReduceMin:
+    case Op::LogSumExp: {
+      const auto &axes = inst.intsAttr("axes");
+      if (std::find(axes.begin(), axes.end(), 0) != axes.end() || !allRowwise({inst.operands[0]}))
+        return std::nullopt;
+      return reads;
+    }
+    case Op::TakeAlong:
+    case Op::ScatterAddAlong:
+      if (inst.intAttr("axis") == 0 || !allRowwise({inst.operands[0], inst.operands[1]}))
+        return std::nullopt;
+      return reads;
+    default:
+      return std::nullopt;
+    }
+  }
+
+  /// Groups loops into row groups: a loop joins the earliest open group over the same rows when
+  /// everything it reads row by row is a member or computed before the group, and everything it
+  /// reads as a whole is computed before the group.
+  std::vector<LoopGroup> planRowGroups(const std::vector<std::vector<ValueId>> &loops) const {
+    std::vector<LoopGroup> groups;
+    std::vector<int> groupOf(f_.insts.size(), -1); // -1: an argument, there from the start
+    for (const std::vector<ValueId> &loop : loops) {
+      int chosen = -1;
+      const Shape &shape = f_.typeOf(loop.front()).shape;
+      if (!shape.empty() && loop.size() >= 1) {
+        Dim rows = shape[0];
+        std::vector<RowRead> reads;
+        bool rowwise = true;
+        for (ValueId v : loop) {
+          auto r = rowReads(v, rows);
+          if (!r) {
+            rowwise = false;
+            break;
+          }
+          reads.insert(reads.end(), r->begin(), r->end());
+        }
+        for (int g = 0; rowwise && g < static_cast<int>(groups.size()) && chosen < 0; ++g) {
+          if (!groups[g].rows || *groups[g].rows != rows)
+            continue;
+          bool fits = true;
+          for (const RowRead &read : reads) {
+            int at = groupOf[read.source];
+            fits = fits && (at < g || (at == g && read.rowwise));
+          }
+          if (fits)
+            chosen = g;
+        }
+        if (chosen < 0 && rowwise) {
+          groups.push_back({{}, rows});
+          chosen = static_cast<int>(groups.size()) - 1;
+        }
+      }
+      if (chosen < 0) {
+        groups.push_back({{}, std::nullopt});
+        chosen = static_cast<int>(groups.size()) - 1;
+      }
+      groups[chosen].loops.push_back(loop);
+      for (ValueId v : loop)
+        groupOf[v] = chosen;
+    }
+    // A group of one loop needs no row loop of its own.
+    for (LoopGroup &g : groups)
+      if (g.loops.size() == 1)
+        g.rows.reset();
+    return groups;
+  }
+
   /// The buffers that computing `v` reads or writes: its own and those of the materialized
   /// values its fused operands reach.
   void collectBuffers(ValueId v, bool root, std::vector<Value *> &out) {
@@ -615,7 +757,20 @@ private:
   /// Emits the loop (or loops) that materialize `values` as a function of its own, called from
   /// the kernel: small functions with noalias buffers keep LLVM's loop passes fast and precise
   /// (one giant function made loop strength reduction take seconds).
-  void emitInOwnFunction(const std::vector<ValueId> &values) {
+  void emitInOwnFunction(const LoopGroup &group) {
+    std::vector<ValueId> values;
+    for (const std::vector<ValueId> &loop : group.loops)
+      values.insert(values.end(), loop.begin(), loop.end());
+    // Scalar arithmetic has no loop to keep apart: it goes straight into the kernel (a function
+    // costs about a millisecond to compile however small it is).
+    bool scalarArithmetic = std::all_of(values.begin(), values.end(), [&](ValueId v) {
+      return f_.typeOf(v).isScalar() && isFusable(f_.insts[v].op);
+    });
+    if (scalarArithmetic) {
+      for (ValueId v : values)
+        emitMaterialized(v);
+      return;
+    }
     std::vector<Value *> used;
     for (ValueId v : values)
       collectBuffers(v, true, used);
@@ -624,7 +779,9 @@ private:
     auto *type = llvm::FunctionType::get(b_.getInt32Ty(), params, false);
     ValueId first = values.front();
     std::string name = fmt::format("{}.{}.{}", symbol_, mnemonic(f_.insts[first].op), first);
-    if (values.size() > 1)
+    if (group.rows)
+      name += fmt::format(".rows{}", values.size());
+    else if (values.size() > 1)
       name += fmt::format(".fused{}", values.size());
     auto *fn = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, m_);
     fn->addFnAttr(llvm::Attribute::NoInline);
@@ -647,10 +804,24 @@ private:
     // Values read through a reshape alias share the pointer, so they were renamed above too.
     beginFunction(fn);
     errorBlock_ = llvm::BasicBlock::Create(ctx_, "index_out_of_range", fn);
-    if (values.size() == 1)
-      emitMaterialized(first);
-    else
-      emitFusedLoop(values);
+    auto emitLoop = [&](const std::vector<ValueId> &loop) {
+      if (loop.size() == 1)
+        emitMaterialized(loop.front());
+      else
+        emitFusedLoop(loop);
+    };
+    if (group.rows) {
+      // One loop over the rows; inside it, every member's loop over that extent is this row.
+      loopNest({dim(*group.rows)}, [&](const Index &row) {
+        row_ = row[0];
+        rowExtent_ = dim(*group.rows);
+        for (const std::vector<ValueId> &loop : group.loops)
+          emitLoop(loop);
+        row_ = rowExtent_ = nullptr;
+      });
+    } else {
+      emitLoop(group.loops.front());
+    }
     b_.CreateRet(b_.getInt32(0));
     b_.SetInsertPoint(errorBlock_);
     b_.CreateRet(b_.getInt32(kIndexOutOfRange));
@@ -683,6 +854,12 @@ private:
   void loopLevel(const std::vector<Value *> &extents, std::size_t level, Index &idx, Body &body) {
     if (level == extents.size()) {
       body(idx);
+      return;
+    }
+    if (row_ && extents[level] == rowExtent_) { // inside a row group: this is the row
+      idx.push_back(row_);
+      loopLevel(extents, level + 1, idx, body);
+      idx.pop_back();
       return;
     }
     llvm::BasicBlock *pre = b_.GetInsertBlock();
@@ -939,6 +1116,28 @@ private:
       Value *keepNaN = b_.CreateFCmpUNO(acc, acc);
       return b_.CreateSelect(b_.CreateAnd(take, b_.CreateNot(keepNaN)), xv, acc);
     };
+    if (inst.op != Op::LogSumExp && !reduced.empty() && !kept.empty() &&
+        kept.back() == inShape.size() - 1) {
+      // The last axis is kept (a column sum, a bias gradient summed over the batch): initialize
+      // the output, then walk the input in memory order, combining each element into its output
+      // element. Contiguous on both sides, and each output element still sees its inputs in
+      // order, as the interpreter does.
+      loopNest(keptExtents, [&](const Index &outer) {
+        store(v, flatten(inst.type.shape, outer),
+              inst.op == Op::ReduceSum ? llvm::ConstantFP::get(t, 0.0)
+                                       : inf(inst.op == Op::ReduceMax));
+      });
+      loopNest(dims(inShape), [&](const Index &idx) {
+        Index outer;
+        for (std::size_t d : kept)
+          outer.push_back(idx[d]);
+        Value *flat = flatten(inst.type.shape, outer);
+        Value *acc = load(v, flat), *xv = element(x, idx);
+        store(v, flat, inst.op == Op::ReduceSum ? b_.CreateFAdd(acc, xv)
+                                                : extremum(acc, xv, inst.op == Op::ReduceMax));
+      });
+      return;
+    }
     loopNest(keptExtents, [&](const Index &outer) {
       Value *outFlat = flatten(inst.type.shape, outer);
       if (inst.op == Op::ReduceSum) {
@@ -1514,6 +1713,7 @@ private:
   std::vector<bool> productOfSum_; // matmuls computed by the reduce_sum that reads them
   std::vector<Value *> buffers_;
   std::unordered_map<ValueId, Value *> inRegister_; // members of the fused loop being emitted
+  Value *row_ = nullptr, *rowExtent_ = nullptr;     // the row of the row group being emitted
 };
 
 } // namespace

@@ -178,6 +178,39 @@ fn summed(A: f64[b, m, p], X: f64[b, p, q]) -> f64[m, q] = sum(A @ X, axis=0)
   EXPECT_EQ(compared, 34);
 }
 
+// Row groups: the softmax-cross-entropy chain over [b, c] runs row by row in one function (max,
+// shift, logsumexp, exp, gather, scatter), and sums over the batch axis walk the input in memory
+// order. Both must still agree with the interpreter, values and gradients; the max and the
+// ties of a row must stay within the row.
+TEST(Jit, RowGroupsAndBatchSumsAgreeWithTheInterpreter) {
+  const char *source = R"(
+fn xent(z: f64[b, c], y: i32[b]) -> f64 = mean(cross_entropy(z, y)) + sum(softmax(z) ^ 2)
+fn colsum(x: f64[b, c], w: f64[c]) -> f64[c] = sum(x * w, axis=0) + max(x, axis=0)
+fn rows_then_all(x: f64[b, c]) -> f64 = sum(exp(x - reshape(max(x, axis=1), [b, 1])) * x) / max(x)
+)";
+  auto module = compileSource(SourceFile("t.nabla", source));
+  ASSERT_TRUE(module) << module.error().render();
+  auto xent = (*codegen::Jit::instance())->llvmIr(
+      reverseMode(module->functions[0],
+                  std::get<std::vector<ValueId>>(selectArguments(module->functions[0], {}))),
+      false);
+  ASSERT_TRUE(xent);
+  EXPECT_NE(xent->find(".rows"), std::string::npos) << *xent;
+  std::mt19937_64 rng(11);
+  int compared = 0;
+  for (std::int64_t rows : {1, 3, 17}) {
+    for (const Function &f : module->functions) {
+      DimBinding dims{{"b", rows}, {"c", 5}};
+      std::string name = "@" + f.name + " with " + std::to_string(rows) + " rows";
+      compareEngines(f, dims, rng, name, &compared);
+      auto wrt = std::get<std::vector<ValueId>>(selectArguments(f, {}));
+      compareEngines(forwardMode(f, wrt, 2), dims, rng, name + " forward", &compared);
+      compareEngines(reverseMode(f, wrt), dims, rng, name + " reverse", &compared);
+    }
+  }
+  EXPECT_EQ(compared, 27);
+}
+
 // A reverse kernel of an elementwise fn computes its value and every gradient in one loop: one
 // pass over the arguments and the cotangent, not one per result.
 TEST(Jit, ElementwiseResultsOfOneShapeShareOneLoop) {
