@@ -255,6 +255,10 @@ Expected<Kernel> Jit::compile(const Function &f) {
   auto t1 = std::chrono::steady_clock::now();
   if (parts <= 1) {
     optimizeForHost(**module, *s.target);
+    if (std::getenv("NABLA_JIT_TIMING"))
+      fmt::print(stderr, "  optimize {:.1f} ms\n",
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1)
+                     .count());
     if (auto err = s.jit->addIRModule(
             llvm::orc::ThreadSafeModule(std::move(*module), std::move(context))))
       return makeDiagnostic("JIT: " + llvm::toString(std::move(err)));
