@@ -211,6 +211,35 @@ fn rows_then_all(x: f64[b, c]) -> f64 = sum(exp(x - reshape(max(x, axis=1), [b, 
   EXPECT_EQ(compared, 27);
 }
 
+// The MLP gradient kernel's plan, which is what its compile time follows (docs/performance.md):
+// the GEMMs, one row group per chain of row-local loops, the batch sums; nothing else.
+TEST(Jit, MlpGradientKernelIsAFewLoopFunctions) {
+  std::ifstream in(fs::path(NABLA_SOURCE_DIR) / "examples/mlp.nabla");
+  std::stringstream text;
+  text << in.rdbuf();
+  SemaOptions options;
+  options.dims = {{"D", 784}, {"H", 256}, {"C", 10}};
+  auto module = compileSource(SourceFile("mlp.nabla", text.str()), options);
+  ASSERT_TRUE(module) << module.error().render();
+  const Function &mlp = module->functions[0];
+  Function grad = reverseMode(mlp, std::get<std::vector<ValueId>>(selectArguments(mlp, {})));
+  auto ir = (*codegen::Jit::instance())->llvmIr(grad, false);
+  ASSERT_TRUE(ir);
+  std::vector<std::string> functions;
+  for (std::size_t at = 0; (at = ir->find("define internal i32 @", at)) != std::string::npos;) {
+    at += std::string("define internal i32 @").size();
+    functions.push_back(ir->substr(at, ir->find('(', at) - at));
+  }
+  std::string list;
+  for (const std::string &name : functions)
+    list += name + "\n";
+  EXPECT_LE(functions.size(), 11u) << list;
+  EXPECT_EQ(std::count_if(functions.begin(), functions.end(),
+                          [](const std::string &n) { return n.find(".rows") != std::string::npos; }),
+            2)
+      << list;
+}
+
 // A reverse kernel of an elementwise fn computes its value and every gradient in one loop: one
 // pass over the arguments and the cotangent, not one per result.
 TEST(Jit, ElementwiseResultsOfOneShapeShareOneLoop) {
