@@ -554,14 +554,24 @@ private:
     return v;
   }
 
+  /// A materialized value that computing an element reads: at the same index (through
+  /// elementwise ops only), or at another (through a broadcast or a reshape).
+  struct Source {
+    ValueId value;
+    bool sameIndex;
+  };
+
   /// The materialized values that computing `v` reads, through its fused operands.
-  void collectSources(ValueId v, bool root, std::vector<ValueId> &out) const {
-    for (ValueId o : f_.insts[v].operands) {
+  void collectSources(ValueId v, bool sameIndex, std::vector<Source> &out) const {
+    const Inst &inst = f_.insts[v];
+    bool moves = inst.op == Op::Broadcast || inst.op == Op::Reshape;
+    for (ValueId o : inst.operands) {
       ValueId owner = bufferOwner(o);
+      bool direct = sameIndex && !moves && owner == o;
       if (materialized_[owner] || f_.insts[owner].op == Op::Input || f_.insts[owner].op == Op::Param)
-        out.push_back(owner);
+        out.push_back({owner, direct});
       else
-        collectSources(o, false, out);
+        collectSources(o, direct, out);
     }
   }
 
@@ -578,11 +588,13 @@ private:
         continue;
       int chosen = -1;
       if (isFusable(f_.insts[v].op)) {
-        std::vector<ValueId> sources;
+        std::vector<Source> sources;
         collectSources(v, true, sources);
-        int ready = -1; // the last loop that computes something v reads
-        for (ValueId o : sources)
-          ready = std::max(ready, loopOf[o]);
+        // The first loop v may join: one that computes what v reads at its own index (a member
+        // hands it over in a register), or any after what v reads elsewhere.
+        int ready = -1;
+        for (const Source &source : sources)
+          ready = std::max(ready, loopOf[source.value] + (source.sameIndex ? 0 : 1));
         for (int l = std::max(ready, 0); l < static_cast<int>(loops.size()) && chosen < 0; ++l) {
           ValueId first = loops[l].front();
           if (isFusable(f_.insts[first].op) && f_.typeOf(first).shape == f_.typeOf(v).shape)
