@@ -29,19 +29,6 @@ const std::set<std::string> &keywords() {
   return words;
 }
 
-const char *cType(DType t) {
-  switch (t) {
-  case DType::F64:
-    return "double";
-  case DType::F32:
-    return "float";
-  case DType::I32:
-    return "int32_t";
-  case DType::Bool:
-    return "uint8_t";
-  }
-  return "void";
-}
 
 /// `f64[N, D]`: the type with its dimensions spelled out.
 std::string typeText(const Type &t) {
@@ -304,6 +291,20 @@ std::string cIdentifier(const std::string &text) {
   if (keywords().count(out))
     out += "_";
   return out;
+}
+
+const char *cType(DType t) {
+  switch (t) {
+  case DType::F64:
+    return "double";
+  case DType::F32:
+    return "float";
+  case DType::I32:
+    return "int32_t";
+  case DType::Bool:
+    return "uint8_t";
+  }
+  return "void";
 }
 
 std::string emitCHeader(const std::vector<HeaderKernel> &kernels, const HeaderOptions &options) {

@@ -32,6 +32,9 @@ struct HeaderOptions {
 /// values).
 std::string emitCHeader(const std::vector<HeaderKernel> &kernels, const HeaderOptions &options);
 
+/// The C element type of a dtype in kernel buffers: double, float, int32_t, uint8_t (masks).
+const char *cType(DType t);
+
 /// `text` as a C identifier: characters other than letters, digits and '_' become '_', and a
 /// leading digit or a C/C++ keyword gets a trailing or leading '_'.
 std::string cIdentifier(const std::string &text);

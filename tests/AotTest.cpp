@@ -2,6 +2,7 @@
 // derivatives must match the reference interpreter (f64 to 1e-12 relative, f32 within f32
 // rounding); the header as strict C99 and C++17; failures that leave existing outputs alone.
 #include "codegen/Aot.h"
+#include "codegen/CHeader.h"
 #include "frontend/Sema.h"
 #include "passes/Autodiff.h"
 #include "passes/CastFloat.h"
@@ -111,19 +112,7 @@ std::vector<Tensor> jsonArgs(const Function &f, const std::string &file,
   return args ? *args : std::vector<Tensor>{};
 }
 
-const char *cType(DType t) {
-  switch (t) {
-  case DType::F64:
-    return "double";
-  case DType::F32:
-    return "float";
-  case DType::I32:
-    return "int32_t";
-  case DType::Bool:
-    return "uint8_t";
-  }
-  return "void";
-}
+using codegen::cType;
 
 /// A kernel the driver calls and what the interpreter says it must compute.
 struct Expectation {
