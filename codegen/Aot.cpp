@@ -66,19 +66,16 @@ Expected<std::vector<std::string>> undefinedSymbols(const std::string &bytes) {
 
 } // namespace
 
-Expected<AotObject> compileObject(const std::vector<AotKernel> &kernels) {
+Expected<AotObject> compileObject(const std::vector<AotKernel> &kernels, const std::string &cpu) {
   std::set<std::string> symbols;
   for (const AotKernel &k : kernels)
     for (const std::string &s : {k.symbol, k.symbol + "_workspace"})
       if (!symbols.insert(s).second)
         return makeDiagnostic(fmt::format("two kernels would define the symbol '{}'", s));
-  auto host = hostTarget();
-  if (!host)
-    return host.takeError();
-  // Its own machine: the host target's is not ours to run code generation on from any thread.
-  std::unique_ptr<llvm::TargetMachine> machine = newHostMachine(**host);
-  if (!machine)
-    return makeDiagnostic("cannot create a target machine for this host");
+  auto target = cpuTarget(cpu);
+  if (!target)
+    return target.takeError();
+  llvm::TargetMachine *machine = (*target)->machine.get();
 
   AotObject object;
   object.cpu = machine->getTargetCPU().str();
@@ -86,7 +83,7 @@ Expected<AotObject> compileObject(const std::vector<AotKernel> &kernels) {
   auto linked = std::make_unique<llvm::Module>("nabla", context);
   llvm::Linker linker(*linked);
   for (const AotKernel &k : kernels) {
-    auto module = buildKernelModule(k.function, context, k.symbol, true);
+    auto module = buildKernelModule(k.function, context, k.symbol, true, target->get());
     if (!module)
       return module.takeError();
     object.workspaceBytes.push_back(constantWorkspace(**module, k.symbol));

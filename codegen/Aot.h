@@ -25,14 +25,16 @@ struct AotObject {
   std::vector<std::string> needs;  ///< the symbols it leaves to other libraries, sorted
   /// Per kernel: its workspace size in bytes when no runtime dimension changes it.
   std::vector<std::optional<std::int64_t>> workspaceBytes;
-  std::string cpu;                 ///< the CPU it is compiled for (the JIT's), e.g. "sapphirerapids"
+  std::string cpu;                 ///< the CPU it is compiled for, e.g. "sapphirerapids", "x86-64-v3"
 };
 
-/// Compiles `kernels` into one object for the host: the JIT's CPU and features, O3,
+/// Compiles `kernels` into one object for `cpu` ("native": the host, with the JIT's CPU and
+/// features; or an LLVM CPU name such as x86-64-v3 for objects that run on other machines), O3,
 /// position-independent code. The kernel symbols are the only global definitions; each kernel's
-/// helper functions (`symbol.op.N`) stay internal. A function that cannot be lowered, or two
-/// kernels with one symbol, give a diagnostic.
-Expected<AotObject> compileObject(const std::vector<AotKernel> &kernels);
+/// helper functions (`symbol.op.N`) stay internal. A function that cannot be lowered, two kernels
+/// with one symbol, or an unknown CPU give a diagnostic.
+Expected<AotObject> compileObject(const std::vector<AotKernel> &kernels,
+                                  const std::string &cpu = "native");
 
 /// The libraries an object that needs `symbols` links against, in link order, as linker
 /// flags: `-lnabla_rt` (special functions), `-lopenblas` (cblas_*), `-lmvec` (libmvec's

@@ -63,7 +63,7 @@ void writePerfMap(llvm::orc::LLJIT &jit, const std::vector<std::string> &names,
 } // namespace
 
 struct Jit::State {
-  const HostTarget *target = nullptr;
+  const CpuTarget *target = nullptr;
   std::unique_ptr<llvm::orc::LLJIT> jit;
   std::mutex mutex;
   std::unordered_map<std::string, Kernel> cache;
@@ -194,18 +194,18 @@ std::vector<llvm::SmallVector<char, 0>> splitForThreads(llvm::Module &m, unsigne
 
 /// Optimizes one part (bitcode) and generates its object code, on the calling thread.
 Expected<std::unique_ptr<llvm::MemoryBuffer>> compilePart(const llvm::SmallVector<char, 0> &bitcode,
-                                                          const HostTarget &target,
+                                                          const CpuTarget &target,
                                                           const std::string &name) {
   llvm::LLVMContext context;
   auto module = llvm::parseBitcodeFile(
       llvm::MemoryBufferRef(llvm::StringRef(bitcode.data(), bitcode.size()), name), context);
   if (!module)
     return makeDiagnostic("JIT: " + llvm::toString(module.takeError()));
-  std::unique_ptr<llvm::TargetMachine> machine = newHostMachine(target);
+  std::unique_ptr<llvm::TargetMachine> machine = newMachine(target);
   if (!machine)
     return makeDiagnostic("JIT: cannot create a target machine");
   auto t0 = std::chrono::steady_clock::now();
-  optimizeForHost(**module, target, machine.get());
+  optimizeFor(**module, target, machine.get());
   auto t1 = std::chrono::steady_clock::now();
   llvm::SmallVector<char, 0> object;
   llvm::raw_svector_ostream os(object);
@@ -254,7 +254,7 @@ Expected<Kernel> Jit::compile(const Function &f) {
       }
   auto t1 = std::chrono::steady_clock::now();
   if (parts <= 1) {
-    optimizeForHost(**module, *s.target);
+    optimizeFor(**module, *s.target);
     if (std::getenv("NABLA_JIT_TIMING"))
       fmt::print(stderr, "  optimize {:.1f} ms\n",
                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1)

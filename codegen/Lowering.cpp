@@ -43,7 +43,8 @@ using Index = std::vector<Value *>;
 /// Elementwise math as LLVM instructions of one element type.
 class LlvmScalarEmitter final : public ScalarEmitter {
 public:
-  LlvmScalarEmitter(IRBuilder<> &b, llvm::Module &m, llvm::Type *type) : b_(b), m_(m), type_(type) {}
+  LlvmScalarEmitter(IRBuilder<> &b, llvm::Module &m, llvm::Type *type, bool avx512VectorMath)
+      : b_(b), m_(m), type_(type), avx512_(avx512VectorMath) {}
 
   /// exp(x) with its 8-wide libmvec variant on offer, for loops outside the scalar definitions.
   Value *exp(Value *x) { return static_cast<Value *>(call(MathFn::Exp, x)); }
@@ -183,7 +184,7 @@ private:
   /// on the call site and its declaration kept alive.
   Value *widen(Value *call, const std::string &name, int arity) {
     auto *inst = llvm::dyn_cast<llvm::CallInst>(call);
-    if (!inst || !inst->getCalledFunction())
+    if (!avx512_ || !inst || !inst->getCalledFunction())
       return call;
     bool isFloat = type_->isFloatTy();
     unsigned lanes = isFloat ? 16 : 8;
@@ -214,12 +215,15 @@ private:
   IRBuilder<> &b_;
   llvm::Module &m_;
   llvm::Type *type_;
+  bool avx512_; // offer libmvec's 512-bit variants
 };
 
 class KernelEmitter {
 public:
-  KernelEmitter(const Function &f, llvm::Module &m, const std::string &symbol)
-      : f_(f), m_(m), ctx_(m.getContext()), b_(ctx_), symbol_(symbol) {}
+  KernelEmitter(const Function &f, llvm::Module &m, const std::string &symbol,
+                bool avx512VectorMath)
+      : f_(f), m_(m), ctx_(m.getContext()), b_(ctx_), symbol_(symbol),
+        avx512VectorMath_(avx512VectorMath) {}
 
   void run() {
     planMaterialization();
@@ -932,7 +936,8 @@ private:
       std::vector<void *> operands;
       for (ValueId o : inst.operands)
         operands.push_back(element(o, idx));
-      LlvmScalarEmitter emitter(b_, m_, registerType(f_.typeOf(inst.operands[0]).dtype));
+      LlvmScalarEmitter emitter(b_, m_, registerType(f_.typeOf(inst.operands[0]).dtype),
+                                avx512VectorMath_);
       ScalarEmitter::Scope scope(emitter);
       return static_cast<Value *>(info.lowerScalar(operands, inst));
     }
@@ -1179,7 +1184,7 @@ private:
       Value *s = accumulator(t, llvm::ConstantFP::get(t, 0.0));
       loopNest(reducedExtents, [&](const Index &inner) {
         Value *shifted = b_.CreateFSub(element(x, fullIndex(outer, inner)), mv);
-        Value *term = LlvmScalarEmitter(b_, m_, t).exp(shifted);
+        Value *term = LlvmScalarEmitter(b_, m_, t, avx512VectorMath_).exp(shifted);
         Value *sum = b_.CreateFAdd(b_.CreateLoad(t, s), term);
         llvm::cast<llvm::Instruction>(sum)->setHasAllowReassoc(true); // vectorizes, as sums do
         b_.CreateStore(sum, s);
@@ -1726,6 +1731,7 @@ private:
   std::vector<Value *> buffers_;
   std::unordered_map<ValueId, Value *> inRegister_; // members of the fused loop being emitted
   Value *row_ = nullptr, *rowExtent_ = nullptr;     // the row of the row group being emitted
+  bool avx512VectorMath_;
 };
 
 } // namespace
@@ -1733,9 +1739,9 @@ private:
 const char *runtimeSymbolName(int which) { return kRuntimeSymbols[which]; }
 
 std::unique_ptr<llvm::Module> lowerToLlvm(const Function &f, llvm::LLVMContext &context,
-                                          const std::string &symbol) {
+                                          const std::string &symbol, bool avx512VectorMath) {
   auto module = std::make_unique<llvm::Module>(symbol, context);
-  KernelEmitter(f, *module, symbol).run();
+  KernelEmitter(f, *module, symbol, avx512VectorMath).run();
   return module;
 }
 

@@ -28,8 +28,10 @@ inline constexpr int kIndexOutOfRange = 1;
 /// Names of the runtime support functions that kernels call (special functions).
 const char *runtimeSymbolName(int which);
 
-/// Builds the LLVM module holding kernel `symbol` (and `symbol_workspace`) for `f`.
+/// Builds the LLVM module holding kernel `symbol` (and `symbol_workspace`) for `f`. With
+/// `avx512VectorMath`, calls to exp, log, sin, ... offer libmvec's 512-bit variants to the
+/// vectorizer (only for CPUs with AVX-512; the 128- and 256-bit ones come from LLVM's table).
 std::unique_ptr<llvm::Module> lowerToLlvm(const Function &f, llvm::LLVMContext &context,
-                                          const std::string &symbol);
+                                          const std::string &symbol, bool avx512VectorMath = true);
 
 } // namespace nabla::codegen

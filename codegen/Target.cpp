@@ -7,6 +7,7 @@
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
+#include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/CommandLine.h>
@@ -37,9 +38,9 @@ std::string hostFeatures() {
 
 } // namespace
 
-Expected<const HostTarget *> hostTarget() {
+Expected<const CpuTarget *> hostTarget() {
   static std::once_flag once;
-  static HostTarget target;
+  static CpuTarget target;
   static std::string failure;
   std::call_once(once, [] {
     // NABLA_LLVM_ARGS: LLVM's own options (as opt and llc take them), for experiments.
@@ -66,6 +67,7 @@ Expected<const HostTarget *> hostTarget() {
     }
     target.cpu = llvm::sys::getHostCPUName().str();
     target.features = hostFeatures();
+    target.avx512 = target.features.find("+avx512f") != std::string::npos;
     llvm::TargetOptions options;
     target.machine.reset(t->createTargetMachine(triple, target.cpu, target.features, options,
                                                 llvm::Reloc::PIC_, std::nullopt,
@@ -78,14 +80,46 @@ Expected<const HostTarget *> hostTarget() {
   return &target;
 }
 
-std::unique_ptr<llvm::TargetMachine> newHostMachine(const HostTarget &target) {
-  const llvm::TargetMachine &host = *target.machine;
-  return std::unique_ptr<llvm::TargetMachine>(host.getTarget().createTargetMachine(
-      host.getTargetTriple().str(), target.cpu, target.features, host.Options, llvm::Reloc::PIC_,
+std::unique_ptr<llvm::TargetMachine> newMachine(const CpuTarget &target,
+                                                const llvm::TargetMachine &like) {
+  return std::unique_ptr<llvm::TargetMachine>(like.getTarget().createTargetMachine(
+      like.getTargetTriple().str(), target.cpu, target.features, like.Options, llvm::Reloc::PIC_,
       std::nullopt, llvm::CodeGenOptLevel::Aggressive));
 }
 
-void optimizeForHost(llvm::Module &m, const HostTarget &target, llvm::TargetMachine *own) {
+std::unique_ptr<llvm::TargetMachine> newMachine(const CpuTarget &target) {
+  return newMachine(target, *target.machine);
+}
+
+Expected<std::unique_ptr<CpuTarget>> cpuTarget(const std::string &cpu) {
+  auto host = hostTarget();
+  if (!host)
+    return host.takeError();
+  auto out = std::make_unique<CpuTarget>();
+  const llvm::TargetMachine &hostMachine = *(*host)->machine;
+  if (cpu.empty() || cpu == "native") {
+    out->cpu = (*host)->cpu;
+    out->features = (*host)->features;
+    out->avx512 = (*host)->avx512;
+  } else {
+    // Checked against the host subtarget's CPU table first: LLVM warns on stderr when it builds a
+    // subtarget for a CPU it does not know.
+    if (!hostMachine.getMCSubtargetInfo()->isCPUStringValid(cpu))
+      return makeDiagnostic(fmt::format(
+          "unknown CPU '{}' for {} (try x86-64, x86-64-v2, x86-64-v3, x86-64-v4, skylake, native)",
+          cpu, hostMachine.getTargetTriple().str()));
+    std::unique_ptr<llvm::MCSubtargetInfo> subtarget(hostMachine.getTarget().createMCSubtargetInfo(
+        hostMachine.getTargetTriple().str(), cpu, ""));
+    out->cpu = cpu;
+    out->avx512 = subtarget->checkFeatures("+avx512f");
+  }
+  out->machine = newMachine(*out, hostMachine);
+  if (!out->machine)
+    return makeDiagnostic("cannot create a target machine for CPU '" + cpu + "'");
+  return out;
+}
+
+void optimizeFor(llvm::Module &m, const CpuTarget &target, llvm::TargetMachine *own) {
   llvm::TargetMachine &machine = own ? *own : *target.machine;
   m.setDataLayout(machine.createDataLayout());
   m.setTargetTriple(machine.getTargetTriple().str());
@@ -93,8 +127,10 @@ void optimizeForHost(llvm::Module &m, const HostTarget &target, llvm::TargetMach
     if (fn.isDeclaration())
       continue;
     fn.addFnAttr("target-cpu", target.cpu);
-    fn.addFnAttr("target-features", target.features);
-    fn.addFnAttr("prefer-vector-width", "512"); // the host has AVX-512: use all of it
+    if (!target.features.empty())
+      fn.addFnAttr("target-features", target.features);
+    if (target.avx512)
+      fn.addFnAttr("prefer-vector-width", "512"); // use all of AVX-512
   }
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
@@ -133,10 +169,17 @@ void optimizeForHost(llvm::Module &m, const HostTarget &target, llvm::TargetMach
 Expected<std::unique_ptr<llvm::Module>> buildKernelModule(const Function &f,
                                                           llvm::LLVMContext &context,
                                                           const std::string &symbol,
-                                                          bool optimized) {
+                                                          bool optimized,
+                                                          const CpuTarget *target) {
+  if (!target) {
+    auto host = hostTarget();
+    if (!host)
+      return host.takeError();
+    target = *host;
+  }
   std::unique_ptr<llvm::Module> m;
   try {
-    m = lowerToLlvm(f, context, symbol);
+    m = lowerToLlvm(f, context, symbol, target->avx512);
   } catch (const std::exception &e) {
     return makeDiagnostic(fmt::format("cannot compile '{}': {}", f.name, e.what()));
   }
@@ -145,12 +188,8 @@ Expected<std::unique_ptr<llvm::Module>> buildKernelModule(const Function &f,
   if (llvm::verifyModule(*m, &os))
     return makeDiagnostic(
         fmt::format("internal error: invalid LLVM IR for '{}': {}", f.name, problems));
-  if (optimized) {
-    auto target = hostTarget();
-    if (!target)
-      return target.takeError();
-    optimizeForHost(*m, **target);
-  }
+  if (optimized)
+    optimizeFor(*m, *target);
   return m;
 }
 

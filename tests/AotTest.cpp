@@ -351,6 +351,34 @@ TEST_F(Aot, MlpMatchesTheInterpreterInF32AndInF64ByDtype) {
   expectKernelsMatchInterpreter("examples/mlp.nabla", "mlp64", dims, DType::F64, {{"mlp", args}});
 }
 
+// Objects for other machines: `--cpu x86-64-v3` (AVX2) must not use AVX-512 registers or
+// libmvec's AVX-512 variants, and must still compute the same numbers (it runs here too).
+TEST_F(Aot, ObjectsForAnotherCpuUseOnlyItsFeatures) {
+  Module module = loadModule("examples/gmm.nabla", {});
+  std::mt19937_64 rng(3);
+  std::map<std::string, std::int64_t> dims{{"K", 3}, {"D", 4}, {"N", 40}};
+  std::vector<Call> calls{{"gmm", randomArgs(*module.find("gmm"), dims, rng)}};
+  expectKernelsMatchInterpreter("examples/gmm.nabla", "gmm_avx2", {}, std::nullopt, calls,
+                                "--cpu x86-64-v3");
+  if (HasFatalFailure() || IsSkipped())
+    return;
+  Shell disassembly = shell(fmt::format("objdump -d '{}'", (dir_ / "gmm_avx2.o").string()));
+  if (disassembly.exitCode != 0)
+    GTEST_SKIP() << "objdump is not available to read the object";
+  EXPECT_EQ(disassembly.out.find("zmm"), std::string::npos);
+  EXPECT_NE(disassembly.out.find("ymm"), std::string::npos); // it does vectorize, for AVX2
+  EXPECT_NE(readFile(dir_ / "gmm_avx2.h").find("x86-64-v3"), std::string::npos);
+}
+
+TEST_F(Aot, AnUnknownCpuIsAnErrorBeforeAnythingIsWritten) {
+  Shell r = nabla(fmt::format("compile examples/lectures.nabla -o '{}' --cpu pentium-9000",
+                              (dir_ / "x.o").string()));
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_NE(r.err.find("unknown CPU 'pentium-9000'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("not a recognized processor"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "x.o"));
+}
+
 TEST_F(Aot, GmmWithEveryDimensionAtRuntimeMatchesTheInterpreter) {
   Module module = loadModule("examples/gmm.nabla", {});
   std::mt19937_64 rng(3);

@@ -144,7 +144,7 @@ int runCompile(const CompileOptions &o) {
     if (auto err = addKernels(typed, kernels))
       return report(*err);
   }
-  auto object = codegen::compileObject(kernels.kernels);
+  auto object = codegen::compileObject(kernels.kernels, o.cpu);
   if (!object)
     return report(object.error());
 
@@ -167,9 +167,12 @@ int runCompile(const CompileOptions &o) {
       "",
       "Link a program with the object (x86-64 ELF, position-independent) and what it needs:",
       "  " + link,
-      fmt::format("The code is compiled for this machine's CPU ({}) and all of its features:",
-                  object->cpu),
-      "it runs on CPUs that have them.",
+      o.cpu == "native"
+          ? fmt::format("The code is compiled for this machine's CPU ({}) and all of its features:",
+                        object->cpu)
+          : fmt::format("The code is compiled for the CPU '{}' (nabla compile --cpu {}):",
+                        object->cpu, object->cpu),
+      "it runs on CPUs that have its features.",
       fmt::format("Floats: {}. Dimensions fixed at compile time: {}.",
                   o.dtype.empty() ? "as declared" : "every float type converted to " + o.dtype,
                   dims.empty() ? "none (only header defaults)" : dims),
