@@ -370,6 +370,31 @@ TEST_F(Aot, ObjectsForAnotherCpuUseOnlyItsFeatures) {
   EXPECT_NE(readFile(dir_ / "gmm_avx2.h").find("x86-64-v3"), std::string::npos);
 }
 
+// Two objects with a fn of the same name link into one program when their prefixes differ.
+TEST_F(Aot, PrefixesKeepTwoObjectsOfOneFnApart) {
+  if (cCompiler().empty())
+    GTEST_SKIP() << "no C compiler (clang-19, cc or gcc) on PATH to link the objects with";
+  std::ofstream(dir_ / "a.nabla") << "fn f(x) = x * x\n";
+  std::ofstream(dir_ / "b.nabla") << "fn f(x) = x + 1\n";
+  for (const char *name : {"a", "b"}) {
+    Shell r = nabla(fmt::format("compile '{0}/{1}.nabla' -o '{0}/{1}.o' --prefix {1}_", dir_.string(),
+                                name));
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  }
+  std::ofstream(dir_ / "main.c") << "#include <stdio.h>\n#include \"a.h\"\n#include \"b.h\"\n"
+                                    "int main(void) {\n  double x = 3, ya = 0, yb = 0;\n"
+                                    "  a_f_call(&x, &ya, 0);\n  b_f_call(&x, &yb, 0);\n"
+                                    "  printf(\"%g %g\\n\", ya, yb);\n  return 0;\n}\n";
+  Shell build = shell(fmt::format("cd '{0}' && {1} -std=c99 -I. main.c a.o b.o -lm -o main && ./main",
+                                  dir_.string(), cCompiler()));
+  ASSERT_EQ(build.exitCode, 0) << build.err;
+  EXPECT_EQ(build.out, "9 4\n");
+  Shell bad = nabla(fmt::format("compile examples/lectures.nabla -o '{}' --prefix 9lives",
+                                (dir_ / "c.o").string()));
+  EXPECT_EQ(bad.exitCode, 2);
+  EXPECT_NE(bad.err.find("not a C identifier"), std::string::npos) << bad.err;
+}
+
 TEST_F(Aot, AnUnknownCpuIsAnErrorBeforeAnythingIsWritten) {
   Shell r = nabla(fmt::format("compile examples/lectures.nabla -o '{}' --cpu pentium-9000",
                               (dir_ / "x.o").string()));

@@ -49,8 +49,8 @@ struct Kernels {
 };
 
 /// The value, gradient and JVP kernels of `f` (already in its final precision).
-std::optional<Diagnostics> addKernels(const Function &f, Kernels &out) {
-  std::string symbol = "nabla_" + f.name;
+std::optional<Diagnostics> addKernels(const Function &f, const std::string &prefix, Kernels &out) {
+  std::string symbol = prefix + f.name;
   auto value = kernelFunction(f, Derivative::None);
   if (!value)
     return value.takeError();
@@ -114,6 +114,11 @@ int runCompile(const CompileOptions &o) {
     return report(makeDiagnostic(fmt::format(
         "the header and the object would both be '{}'; name the header with --header", o.output)));
 
+  if (!o.prefix.empty() && codegen::cIdentifier(o.prefix) != o.prefix)
+    return report(makeDiagnostic(fmt::format(
+        "--prefix '{}' is not a C identifier (letters, digits and '_', not starting with a digit, "
+        "not a keyword)", o.prefix)));
+
   auto loaded = loadWithDims(o.file, o.dims);
   if (!loaded)
     return report(loaded.error());
@@ -141,7 +146,7 @@ int runCompile(const CompileOptions &o) {
             fmt::format("cannot convert '{}' to {}: {}", f->name, o.dtype, e.what())));
       }
     }
-    if (auto err = addKernels(typed, kernels))
+    if (auto err = addKernels(typed, o.prefix, kernels))
       return report(*err);
   }
   auto object = codegen::compileObject(kernels.kernels, o.cpu);

@@ -15,6 +15,7 @@ struct CompileOptions {
   std::string dtype;             // "f32", "f64" or empty (as declared)
   std::vector<std::string> dims; // --dim N=64
   std::string cpu = "native";    // --cpu: the CPU the object is for (an LLVM CPU name)
+  std::string prefix = "nabla_"; // --prefix: kernel symbols are PREFIX<name>[_grad|_jvp]
 };
 
 /// Compiles, writes OUT.o and OUT.h (both or neither) and prints what it wrote and the link

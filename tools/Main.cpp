@@ -404,6 +404,9 @@ int run(int argc, char **argv) {
   compileCmd->add_option("--dim", compile.dims,
                          "Fix a dimension, e.g. --dim D=784 (repeatable); the others are given "
                          "at call time");
+  compileCmd->add_option("--prefix", compile.prefix,
+                         "The kernels' symbol prefix (default nabla_): PREFIX<name>, "
+                         "PREFIX<name>_grad, ...; a C identifier");
   compileCmd->add_option("--cpu", compile.cpu,
                          "The CPU the object is for: native (this machine, the default) or an "
                          "LLVM CPU name such as x86-64-v3 (AVX2), x86-64-v4 (AVX-512), x86-64");
