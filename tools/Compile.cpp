@@ -106,6 +106,23 @@ std::string upper(std::string s) {
 
 } // namespace
 
+namespace {
+
+/// Where libnabla_rt.a is: ../lib beside the running `nabla` (the build tree's build/bin and
+/// build/lib, or an installed PREFIX/bin and PREFIX/lib), else the build tree it was built in.
+std::string runtimeLibraryDir() {
+  std::error_code error;
+  fs::path exe = fs::canonical("/proc/self/exe", error);
+  if (!error) {
+    fs::path lib = exe.parent_path().parent_path() / "lib";
+    if (fs::exists(lib / "libnabla_rt.a", error))
+      return lib.string();
+  }
+  return NABLA_RT_LIBRARY_DIR;
+}
+
+} // namespace
+
 int runCompile(const CompileOptions &o) {
   std::string headerPath = o.header;
   if (headerPath.empty())
@@ -157,7 +174,7 @@ int runCompile(const CompileOptions &o) {
   std::string link = "cc app.c " + o.output;
   for (const std::string &l : libraries) {
     if (l == "-lnabla_rt")
-      link += fmt::format(" -L{}", NABLA_RT_LIBRARY_DIR);
+      link += fmt::format(" -L{}", runtimeLibraryDir());
     link += " " + l;
   }
 
