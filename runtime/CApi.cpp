@@ -44,10 +44,17 @@ nabla_program *wrap(nabla::Expected<nabla::Program> program, char **error) {
   return out;
 }
 
-const nabla::Slot *slot(const std::vector<nabla::Slot> &slots, std::size_t i) {
-  return i < slots.size() ? &slots[i] : nullptr;
+/// Argument (or result) `i` of `f`, or null when there is none.
+const nabla::Slot *argument(const nabla_function *f, std::size_t i) {
+  return f && i < f->function.arguments().size() ? &f->function.arguments()[i] : nullptr;
+}
+const nabla::Slot *result(const nabla_function *f, std::size_t j) {
+  return f && j < f->function.results().size() ? &f->function.results()[j] : nullptr;
 }
 
+const char *nameOf(const nabla::Slot *s) { return s ? s->name.c_str() : nullptr; }
+const char *dtypeOf(const nabla::Slot *s) { return s ? s->dtype.c_str() : nullptr; }
+size_t rankOf(const nabla::Slot *s) { return s ? s->shape.size() : 0; }
 const char *dimOf(const nabla::Slot *s, std::size_t axis) {
   return s && axis < s->shape.size() ? s->shape[axis].c_str() : nullptr;
 }
@@ -123,42 +130,20 @@ size_t nabla_argument_count(const nabla_function *f) {
 
 size_t nabla_result_count(const nabla_function *f) { return f ? f->function.results().size() : 0; }
 
-const char *nabla_argument_name(const nabla_function *f, size_t i) {
-  const nabla::Slot *s = f ? slot(f->function.arguments(), i) : nullptr;
-  return s ? s->name.c_str() : nullptr;
-}
-
+const char *nabla_argument_name(const nabla_function *f, size_t i) { return nameOf(argument(f, i)); }
 const char *nabla_argument_dtype(const nabla_function *f, size_t i) {
-  const nabla::Slot *s = f ? slot(f->function.arguments(), i) : nullptr;
-  return s ? s->dtype.c_str() : nullptr;
+  return dtypeOf(argument(f, i));
 }
-
-size_t nabla_argument_rank(const nabla_function *f, size_t i) {
-  const nabla::Slot *s = f ? slot(f->function.arguments(), i) : nullptr;
-  return s ? s->shape.size() : 0;
-}
-
+size_t nabla_argument_rank(const nabla_function *f, size_t i) { return rankOf(argument(f, i)); }
 const char *nabla_argument_dim(const nabla_function *f, size_t i, size_t axis) {
-  return dimOf(f ? slot(f->function.arguments(), i) : nullptr, axis);
+  return dimOf(argument(f, i), axis);
 }
 
-const char *nabla_result_name(const nabla_function *f, size_t j) {
-  const nabla::Slot *s = f ? slot(f->function.results(), j) : nullptr;
-  return s ? s->name.c_str() : nullptr;
-}
-
-const char *nabla_result_dtype(const nabla_function *f, size_t j) {
-  const nabla::Slot *s = f ? slot(f->function.results(), j) : nullptr;
-  return s ? s->dtype.c_str() : nullptr;
-}
-
-size_t nabla_result_rank(const nabla_function *f, size_t j) {
-  const nabla::Slot *s = f ? slot(f->function.results(), j) : nullptr;
-  return s ? s->shape.size() : 0;
-}
-
+const char *nabla_result_name(const nabla_function *f, size_t j) { return nameOf(result(f, j)); }
+const char *nabla_result_dtype(const nabla_function *f, size_t j) { return dtypeOf(result(f, j)); }
+size_t nabla_result_rank(const nabla_function *f, size_t j) { return rankOf(result(f, j)); }
 const char *nabla_result_dim(const nabla_function *f, size_t j, size_t axis) {
-  return dimOf(f ? slot(f->function.results(), j) : nullptr, axis);
+  return dimOf(result(f, j), axis);
 }
 
 size_t nabla_dimension_count(const nabla_function *f) {
