@@ -7,7 +7,6 @@
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/Instructions.h>
 #include <llvm/IR/LLVMContext.h>
-#include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Linker/Linker.h>
@@ -99,13 +98,10 @@ Expected<AotObject> compileObject(const std::vector<AotKernel> &kernels, const s
   if (llvm::verifyModule(*linked, &os))
     return makeDiagnostic("internal error: invalid linked LLVM module: " + problems);
 
-  llvm::SmallVector<char, 0> buffer;
-  llvm::raw_svector_ostream out(buffer);
-  llvm::legacy::PassManager passes;
-  if (machine->addPassesToEmitFile(passes, out, nullptr, llvm::CodeGenFileType::ObjectFile))
-    return makeDiagnostic("this target cannot emit object files");
-  passes.run(*linked);
-  object.bytes.assign(buffer.begin(), buffer.end());
+  auto bytes = emitMachineCode(*linked, *machine);
+  if (!bytes)
+    return bytes.takeError();
+  object.bytes = std::move(*bytes);
   auto needs = undefinedSymbols(object.bytes);
   if (!needs)
     return needs.takeError();

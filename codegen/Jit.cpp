@@ -16,10 +16,9 @@
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/IR/LLVMContext.h>
-#include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Support/DynamicLibrary.h>
-#include <llvm/Support/SmallVectorMemoryBuffer.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Transforms/Utils/Cloning.h>
 #include <llvm/Target/TargetMachine.h>
@@ -207,19 +206,15 @@ Expected<std::unique_ptr<llvm::MemoryBuffer>> compilePart(const llvm::SmallVecto
   auto t0 = std::chrono::steady_clock::now();
   optimizeFor(**module, target, machine.get());
   auto t1 = std::chrono::steady_clock::now();
-  llvm::SmallVector<char, 0> object;
-  llvm::raw_svector_ostream os(object);
-  llvm::legacy::PassManager passes;
-  if (machine->addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::ObjectFile))
-    return makeDiagnostic("JIT: this target cannot emit object files");
-  passes.run(**module);
+  auto object = emitMachineCode(**module, *machine);
+  if (!object)
+    return object.takeError();
   auto t2 = std::chrono::steady_clock::now();
   if (std::getenv("NABLA_JIT_TIMING"))
     fmt::print(stderr, "  {}: optimize {:.1f} ms, codegen {:.1f} ms\n", name,
                std::chrono::duration<double, std::milli>(t1 - t0).count(),
                std::chrono::duration<double, std::milli>(t2 - t1).count());
-  return std::unique_ptr<llvm::MemoryBuffer>(
-      std::make_unique<llvm::SmallVectorMemoryBuffer>(std::move(object), name, false));
+  return llvm::MemoryBuffer::getMemBufferCopy(*object, name);
 }
 
 } // namespace
@@ -320,13 +315,7 @@ Expected<std::string> Jit::assembly(const Function &f) {
   auto module = buildKernelModule(f, context, f.name, true);
   if (!module)
     return module.takeError();
-  llvm::SmallString<0> text;
-  llvm::raw_svector_ostream os(text);
-  llvm::legacy::PassManager pm;
-  if (s.target->machine->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::AssemblyFile))
-    return makeDiagnostic("this target cannot emit assembly");
-  pm.run(**module);
-  return std::string(text.str());
+  return emitMachineCode(**module, *s.target->machine, /*assembly=*/true);
 }
 
 } // namespace nabla::codegen

@@ -542,7 +542,7 @@ private:
       if (f_.insts[v].op == Op::Reshape && !buffers_[v])
         buffers_[v] = buffers_[f_.insts[v].operands[0]];
     for (const LoopGroup &group : planRowGroups(planLoops()))
-      emitInOwnFunction(group);
+      emitGroup(group);
     for (auto [v, target] : copies)
       emitCopy(v, target);
     b_.CreateRet(b_.getInt32(0));
@@ -770,10 +770,10 @@ private:
       collectBuffers(o, false, out);
   }
 
-  /// Emits the loop (or loops) that materialize `values` as a function of its own, called from
-  /// the kernel: small functions with noalias buffers keep LLVM's loop passes fast and precise
-  /// (one giant function made loop strength reduction take seconds).
-  void emitInOwnFunction(const LoopGroup &group) {
+  /// Emits the loops of `group` as a function of their own, called from the kernel: small
+  /// functions with noalias buffers keep LLVM's loop passes fast and precise (one giant function
+  /// made loop strength reduction take seconds). Scalar arithmetic goes into the kernel itself.
+  void emitGroup(const LoopGroup &group) {
     std::vector<ValueId> values;
     for (const std::vector<ValueId> &loop : group.loops)
       values.insert(values.end(), loop.begin(), loop.end());
@@ -1419,6 +1419,9 @@ private:
     return *axes > 0;
   }
 
+  /// CBLAS's enumerators (cblas.h): row-major storage, and an operand as stored or transposed.
+  static constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+
   /// The GEMMs of a product that foldsIntoGemm: one per entry of the trailing batch axes.
   void emitFoldedGemm(ValueId out, ValueId product, const MatrixOperand &a, const MatrixOperand &c,
                       std::size_t axes, Value *rows) {
@@ -1433,16 +1436,6 @@ private:
       trailing.push_back(dim(so[d]));
       stride = b_.CreateMul(stride, trailing.back());
     }
-    std::int64_t bytes = elementBytes(dtype);
-    auto pointer = [&](ValueId value, Index idx) {
-      if (!buffers_[value] && isBatchBroadcast(value)) {
-        idx = broadcastSource(f_.insts[value], idx);
-        value = f_.insts[value].operands[0];
-      }
-      return b_.CreateGEP(b_.getInt8Ty(), buffers_[value],
-                          b_.CreateMul(flatten(f_.typeOf(value).shape, idx), b_.getInt64(bytes)));
-    };
-    constexpr int kNoTrans = 111, kTrans = 112;
     loopNest(trailing, [&](const Index &tIdx) {
       Index full(axes, b_.getInt64(0)); // the product's index at (0, t, 0, 0)
       full.insert(full.end(), tIdx.begin(), tIdx.end());
@@ -1451,16 +1444,17 @@ private:
       if (out == product) {
         // y[:, t] (rows x m) = x[:, t] (rows x k) op(A[t]) with op(A) = A^T (k x m)
         emitGemmCall(dtype, kNoTrans, a.transposed ? kNoTrans : kTrans, rows, m, k,
-                     pointer(c.base, full), b_.CreateMul(stride, k), pointer(a.base, full),
-                     a.transposed ? m : k, pointer(out, full), b_.CreateMul(stride, m));
+                     elementPointer(c.base, full), b_.CreateMul(stride, k),
+                     elementPointer(a.base, full), a.transposed ? m : k, elementPointer(out, full),
+                     b_.CreateMul(stride, m));
       } else {
         // C[t] (m x n) = U^T V with U = u[:, t] (rows x m), V = v[:, t] (rows x n)
         Index outIdx(tIdx.begin(), tIdx.end());
         outIdx.push_back(b_.getInt64(0));
         outIdx.push_back(b_.getInt64(0));
-        emitGemmCall(dtype, kTrans, kNoTrans, m, n, rows, pointer(a.base, full),
-                     b_.CreateMul(stride, m), pointer(c.base, full), b_.CreateMul(stride, n),
-                     pointer(out, outIdx), n);
+        emitGemmCall(dtype, kTrans, kNoTrans, m, n, rows, elementPointer(a.base, full),
+                     b_.CreateMul(stride, m), elementPointer(c.base, full), b_.CreateMul(stride, n),
+                     elementPointer(out, outIdx), n);
       }
     });
   }
@@ -1474,7 +1468,6 @@ private:
     auto *type = llvm::FunctionType::get(
         b_.getVoidTy(), {i32, i32, i32, i32, i32, i32, t, ptr, i32, ptr, i32, t, ptr, i32}, false);
     llvm::FunctionCallee gemm = m_.getOrInsertFunction(isF32 ? "cblas_sgemm" : "cblas_dgemm", type);
-    constexpr int kRowMajor = 101;
     auto i32v = [&](Value *x) { return b_.CreateTrunc(x, i32); };
     b_.CreateCall(gemm, {b_.getInt32(kRowMajor), b_.getInt32(transA), b_.getInt32(transB),
                          i32v(rowsM), i32v(colsN), i32v(depthK), llvm::ConstantFP::get(t, 1.0), pa,
@@ -1500,44 +1493,34 @@ private:
 #endif
   }
 
-  /// cblas_[sd]gemm(RowMajor, transA, transB, M, N, K, 1, A, lda, B, ldb, 0, C, ldc) per batch.
+  /// One GEMM per batch entry, transposes passed as flags.
   void emitBlasMatMul(ValueId v, const MatrixOperand &a, const MatrixOperand &c,
                       const std::vector<Value *> &batch, Value *m, Value *n, Value *k) {
-    const Inst &inst = f_.insts[v];
-    bool isF32 = inst.type.dtype == DType::F32;
-    llvm::Type *t = registerType(inst.type.dtype);
-    llvm::Type *i32 = b_.getInt32Ty(), *ptr = b_.getPtrTy();
-    auto *type = llvm::FunctionType::get(
-        b_.getVoidTy(), {i32, i32, i32, i32, i32, i32, t, ptr, i32, ptr, i32, t, ptr, i32}, false);
-    llvm::FunctionCallee gemm = m_.getOrInsertFunction(isF32 ? "cblas_sgemm" : "cblas_dgemm", type);
-    constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
-    auto i32v = [&](Value *x) { return b_.CreateTrunc(x, i32); };
+    DType dtype = f_.insts[v].type.dtype;
     // Leading dimensions are the row lengths of the buffers as stored.
     Value *lda = a.transposed ? m : k;
     Value *ldb = c.transposed ? k : n;
-    std::int64_t bytes = isF32 ? 4 : 8;
     loopNest(batch, [&](const Index &bIdx) {
-      // The batch offset of each matrix: its flat index at (batch, 0, 0), in the buffer that a
-      // batch broadcast reads.
-      auto base = [&](ValueId value) {
-        Index idx = bIdx;
-        idx.push_back(b_.getInt64(0));
-        idx.push_back(b_.getInt64(0));
-        if (!buffers_[value] && isBatchBroadcast(value)) {
-          idx = broadcastSource(f_.insts[value], idx);
-          value = f_.insts[value].operands[0];
-        }
-        return b_.CreateGEP(b_.getInt8Ty(), buffers_[value],
-                            b_.CreateMul(flatten(f_.typeOf(value).shape, idx), b_.getInt64(bytes)));
-      };
-      Value *pa = base(a.base);
-      Value *pc = base(c.base);
-      Value *po = base(v);
-      b_.CreateCall(gemm, {b_.getInt32(kRowMajor), b_.getInt32(a.transposed ? kTrans : kNoTrans),
-                           b_.getInt32(c.transposed ? kTrans : kNoTrans), i32v(m), i32v(n), i32v(k),
-                           llvm::ConstantFP::get(t, 1.0), pa, i32v(lda), pc, i32v(ldb),
-                           llvm::ConstantFP::get(t, 0.0), po, i32v(n)});
+      Index origin = bIdx; // each matrix's (batch, 0, 0)
+      origin.push_back(b_.getInt64(0));
+      origin.push_back(b_.getInt64(0));
+      emitGemmCall(dtype, a.transposed ? kTrans : kNoTrans, c.transposed ? kTrans : kNoTrans, m, n,
+                   k, elementPointer(a.base, origin), lda, elementPointer(c.base, origin), ldb,
+                   elementPointer(v, origin), n);
     });
+  }
+
+  /// The address of `value`'s element at `idx`, in the buffer a batch broadcast reads when the
+  /// value is one (matmuls read those in place).
+  Value *elementPointer(ValueId value, Index idx) {
+    if (!buffers_[value] && isBatchBroadcast(value)) {
+      idx = broadcastSource(f_.insts[value], idx);
+      value = f_.insts[value].operands[0];
+    }
+    return b_.CreateGEP(
+        b_.getInt8Ty(), buffers_[value],
+        b_.CreateMul(flatten(f_.typeOf(value).shape, idx),
+                     b_.getInt64(elementBytes(f_.typeOf(value).dtype))));
   }
 
   void emitPad(ValueId v) {

@@ -4,7 +4,9 @@
 #include "codegen/Lowering.h"
 
 #include <llvm/Analysis/TargetLibraryInfo.h>
+#include <llvm/ADT/SmallString.h>
 #include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/MC/MCSubtargetInfo.h>
@@ -89,6 +91,20 @@ std::unique_ptr<llvm::TargetMachine> newMachine(const CpuTarget &target,
 
 std::unique_ptr<llvm::TargetMachine> newMachine(const CpuTarget &target) {
   return newMachine(target, *target.machine);
+}
+
+Expected<std::string> emitMachineCode(llvm::Module &m, llvm::TargetMachine &machine,
+                                      bool assembly) {
+  llvm::SmallString<0> out;
+  llvm::raw_svector_ostream os(out);
+  llvm::legacy::PassManager passes;
+  if (machine.addPassesToEmitFile(passes, os, nullptr,
+                                  assembly ? llvm::CodeGenFileType::AssemblyFile
+                                           : llvm::CodeGenFileType::ObjectFile))
+    return makeDiagnostic(fmt::format("this target cannot emit {}",
+                                      assembly ? "assembly" : "object files"));
+  passes.run(m);
+  return std::string(out.str());
 }
 
 Expected<std::unique_ptr<CpuTarget>> cpuTarget(const std::string &cpu) {

@@ -39,6 +39,10 @@ std::unique_ptr<llvm::TargetMachine> newMachine(const CpuTarget &target);
 void optimizeFor(llvm::Module &m, const CpuTarget &target,
                      llvm::TargetMachine *machine = nullptr);
 
+/// Machine code for `m` from `machine`: an ELF object, or assembly text when `assembly`.
+Expected<std::string> emitMachineCode(llvm::Module &m, llvm::TargetMachine &machine,
+                                      bool assembly = false);
+
 /// A target for the named CPU of the host's architecture ("native": the host itself), or a
 /// diagnostic naming the CPU when LLVM does not know it.
 Expected<std::unique_ptr<CpuTarget>> cpuTarget(const std::string &cpu);

@@ -11,6 +11,7 @@
 #include "runtime/Json.h"
 #include "runtime/KernelFunction.h"
 
+#include "tests/Random.h"
 #include "tests/Shell.h"
 
 #include <gtest/gtest.h>
@@ -84,20 +85,7 @@ struct Call {
   std::vector<Tensor> args; // of the function as declared
 };
 
-/// Random arguments for `f` with its runtime dimensions bound by `dims`: floats in [0.5, 1.5]
-/// (inside every domain the examples use), indices in {0, 1}.
-std::vector<Tensor> randomArgs(const Function &f, const DimBinding &dims, std::mt19937_64 &rng) {
-  std::vector<Tensor> args;
-  for (ValueId a : f.arguments()) {
-    Tensor t(f.typeOf(a).dtype, *concreteShape(f.typeOf(a).shape, dims));
-    for (double &v : t.data)
-      v = t.dtype == DType::I32 ? static_cast<double>(rng() % 2)
-                                : std::uniform_real_distribution<double>(0.5, 1.5)(rng);
-    t.roundToDType();
-    args.push_back(std::move(t));
-  }
-  return args;
-}
+using testing::randomArgs;
 
 /// Arguments from a JSON file of examples/, as `nabla eval --inputs` reads them.
 std::vector<Tensor> jsonArgs(const Function &f, const std::string &file,

@@ -7,6 +7,8 @@
 #include "passes/Symbolic.h"
 #include "runtime/Execute.h"
 
+#include "tests/Random.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -30,22 +32,7 @@ std::vector<fs::path> programs() {
   return out;
 }
 
-/// Random arguments: f64 in [0.5, 1.5] (inside every domain the corpus uses), f32 in
-/// [-0.5, 0.5] (the f32 programs are networks; small values keep their sums from cancelling
-/// far beyond f32 rounding), indices in {0, 1}, runtime dimensions 3.
-std::vector<Tensor> randomArgs(const Function &f, const DimBinding &dims, std::mt19937_64 &rng) {
-  std::vector<Tensor> args;
-  for (ValueId a : f.arguments()) {
-    Tensor t(f.typeOf(a).dtype, *concreteShape(f.typeOf(a).shape, dims));
-    for (double &v : t.data)
-      v = t.dtype == DType::I32 ? static_cast<double>(rng() % 2)
-          : t.dtype == DType::F32
-              ? roundTo(t.dtype, std::uniform_real_distribution<double>(-0.5, 0.5)(rng))
-              : std::uniform_real_distribution<double>(0.5, 1.5)(rng);
-    args.push_back(std::move(t));
-  }
-  return args;
-}
+using testing::randomArgs;
 
 /// |a - b| <= tol * max(1, |b|) element by element, NaN matching NaN.
 void expectClose(const Tensor &jit, const Tensor &ref, double tol, const std::string &what) {
