@@ -7,7 +7,7 @@
 #include "ir/Interpreter.h"
 #include "ir/OpTable.h"
 #include "ir/Shapes.h"
-#include "passes/Autodiff.h"
+#include "ir/Differentiate.h"
 
 #include <fmt/format.h>
 
@@ -1004,18 +1004,18 @@ private:
       for (const ast::ExprPtr &p : arrayElements(*args[1], "a permutation"))
         perm.push_back(constantInt(*p, "a permutation entry"));
       auto r = builder().tryEmit(Op::Transpose, {x}, {perm});
-      if (auto *err = std::get_if<std::string>(&r))
-        fail(src_, args[1]->range, *err);
-      return Val{std::get<ValueId>(r)};
+      if (!r)
+        fail(src_, args[1]->range, r.error().list.front().message);
+      return Val{*r};
     }
     if (name == "reshape") {
       auto args = bindArgs(call, {"x", "shape"}, 2);
       ValueId x = materialize(eval(*args[0]), DType::F64, args[0]->range);
       Shape shape = shapeArgument(*args[1], builder().typeOf(x).shape);
       auto r = builder().tryEmit(Op::Reshape, {x}, {shape});
-      if (auto *err = std::get_if<std::string>(&r))
-        fail(src_, call.range, *err);
-      return Val{std::get<ValueId>(r)};
+      if (!r)
+        fail(src_, call.range, r.error().list.front().message);
+      return Val{*r};
     }
     if (name == "flatten") {
       auto args = bindArgs(call, {"x"}, 1);
@@ -1208,9 +1208,9 @@ private:
   ValueId emitChecked(Op op, std::vector<ValueId> operands, std::vector<AttrValue> attrs,
                       const Expr &where) {
     auto r = builder().tryEmit(op, std::move(operands), std::move(attrs));
-    if (auto *err = std::get_if<std::string>(&r))
-      fail(src_, where.range, *err);
-    return std::get<ValueId>(r);
+    if (!r)
+      fail(src_, where.range, r.error().list.front().message);
+    return *r;
   }
 
   /// Inlines a user function: binds its parameters (and the dimensions their types name) to the

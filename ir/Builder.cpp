@@ -65,33 +65,41 @@ ValueId Builder::append(Inst inst) {
   return id;
 }
 
-std::variant<ValueId, std::string> Builder::tryEmit(Op op, std::vector<ValueId> operands,
+ValueId Builder::appendAsIs(Inst inst) {
+  std::string key = structuralKey(inst);
+  auto id = static_cast<ValueId>(fn_.insts.size());
+  fn_.insts.push_back(std::move(inst));
+  cse_.emplace(std::move(key), id); // keeps an earlier equal instruction as the shared one
+  return id;
+}
+
+Expected<ValueId> Builder::tryEmit(Op op, std::vector<ValueId> operands,
                                                      std::vector<AttrValue> attrs,
                                                      std::optional<Type> declared) {
   const OpInfo &info = opInfo(op);
   if (info.arity >= 0 && operands.size() != static_cast<std::size_t>(info.arity))
-    return fmt::format("'{}' takes {} operand(s), got {}", mnemonic(op), info.arity,
-                       operands.size());
+    return makeDiagnostic(fmt::format("'{}' takes {} operand(s), got {}", mnemonic(op), info.arity,
+                       operands.size()));
   if (info.arity < 0 && operands.empty())
-    return fmt::format("'{}' needs at least one operand", mnemonic(op));
+    return makeDiagnostic(fmt::format("'{}' needs at least one operand", mnemonic(op)));
   if (attrs.size() != info.attrs.size())
-    return fmt::format("'{}' takes {} attribute(s), got {}", mnemonic(op), info.attrs.size(),
-                       attrs.size());
+    return makeDiagnostic(fmt::format("'{}' takes {} attribute(s), got {}", mnemonic(op), info.attrs.size(),
+                       attrs.size()));
   for (std::size_t i = 0; i < attrs.size(); ++i)
     if (!attrFits(attrs[i], info.attrs[i].kind))
-      return fmt::format("attribute '{}' of '{}' has the wrong kind", info.attrs[i].name,
-                         mnemonic(op));
+      return makeDiagnostic(fmt::format("attribute '{}' of '{}' has the wrong kind", info.attrs[i].name,
+                         mnemonic(op)));
   std::vector<Type> types;
   types.reserve(operands.size());
   for (ValueId v : operands) {
     if (v >= fn_.insts.size())
-      return fmt::format("operand %{} is not defined", v);
+      return makeDiagnostic(fmt::format("operand %{} is not defined", v));
     types.push_back(fn_.insts[v].type);
   }
   Inst inst{op, Type{}, std::move(operands), std::move(attrs)};
   TypeOrError type = info.inferType(types, inst, declared);
   if (auto *err = std::get_if<std::string>(&type))
-    return *err;
+    return makeDiagnostic(*err);
   inst.type = std::get<Type>(std::move(type));
 
   // Fold scalar results of constant operands: this is what keeps derivative expressions small.
@@ -121,9 +129,9 @@ std::variant<ValueId, std::string> Builder::tryEmit(Op op, std::vector<ValueId> 
 ValueId Builder::emit(Op op, std::vector<ValueId> operands, std::vector<AttrValue> attrs,
                       std::optional<Type> declared) {
   auto r = tryEmit(op, std::move(operands), std::move(attrs), std::move(declared));
-  if (auto *err = std::get_if<std::string>(&r))
-    throw IrError(*err);
-  return std::get<ValueId>(r);
+  if (!r)
+    throw IrError(r.error().list.front().message);
+  return *r;
 }
 
 ValueId Builder::input(const std::string &name, const Type &type) {

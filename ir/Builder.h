@@ -3,6 +3,7 @@
 #pragma once
 
 #include "ir/Function.h"
+#include "nabla/Diagnostic.h"
 
 #include <stdexcept>
 #include <string>
@@ -27,8 +28,9 @@ public:
   /// naturally write `b.broadcast(b.reshape(...), b.typeOf(x).shape)`.
   Type typeOf(ValueId v) const { return fn_.insts[v].type; }
 
-  /// Emits an instruction, or returns why the operands do not fit the op.
-  std::variant<ValueId, std::string> tryEmit(Op op, std::vector<ValueId> operands,
+  /// Emits an instruction, or says why the operands do not fit the op (a diagnostic without a
+  /// position: the caller knows where the instruction came from).
+  Expected<ValueId> tryEmit(Op op, std::vector<ValueId> operands,
                                              std::vector<AttrValue> attrs = {},
                                              std::optional<Type> declared = std::nullopt);
   /// Emits an instruction; throws IrError when the operands do not fit.
@@ -61,6 +63,10 @@ public:
   ValueId reshape(ValueId x, Shape shape);
   ValueId transpose(ValueId x, std::vector<std::int64_t> perm);
   ValueId reduceSum(ValueId x, std::vector<std::int64_t> axes);
+
+  /// Appends an instruction as it is: no type inference, folding or sharing with an equal one
+  /// (dead-code elimination keeps a function's structure). Later emits may share it.
+  ValueId appendAsIs(Inst inst);
 
   /// The value of a scalar constant (a `const` of one element, possibly broadcast).
   std::optional<double> constantValue(ValueId v) const;

@@ -1,9 +1,12 @@
 // The IR verifier: structural checks first, then each op's own type rule as the judge of types.
 #include "ir/Verifier.h"
 
+#include "ir/Builder.h"
 #include "ir/OpTable.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <set>
 
@@ -136,6 +139,26 @@ std::optional<std::string> verify(const Module &m) {
       return "@" + f.name + ": " + *err;
   }
   return std::nullopt;
+}
+
+bool verifyingPasses() {
+#ifndef NDEBUG
+  return true;
+#else
+  static const bool fromEnvironment = [] {
+    const char *flag = std::getenv("NABLA_VERIFY_PASSES");
+    return flag && std::strcmp(flag, "0") != 0 && *flag;
+  }();
+  return fromEnvironment;
+#endif
+}
+
+Function verified(Function f, const char *pass) {
+  if (!verifyingPasses())
+    return f;
+  if (auto problem = verify(f))
+    throw IrError(std::string(pass) + " made invalid IR in @" + f.name + ": " + *problem);
+  return f;
 }
 
 } // namespace nabla

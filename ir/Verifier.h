@@ -27,4 +27,12 @@ std::optional<std::string> verify(const Function &f);
 /// Every function, prefixed `@name: `, and that function names are unique.
 std::optional<std::string> verify(const Module &m);
 
+/// Whether passes verify their output: always in debug builds; in release builds when the
+/// environment sets NABLA_VERIFY_PASSES=1 (the test suite does).
+bool verifyingPasses();
+
+/// The output of `pass`, verified when verifyingPasses(): a broken invariant is a compiler bug,
+/// thrown as an IrError naming the pass (the driver reports it as an internal error).
+Function verified(Function f, const char *pass);
+
 } // namespace nabla

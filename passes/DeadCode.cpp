@@ -1,6 +1,9 @@
 // Dead-code elimination.
 #include "passes/DeadCode.h"
 
+#include "ir/Rewriter.h"
+#include "ir/Verifier.h"
+
 #include <vector>
 
 namespace nabla {
@@ -20,21 +23,11 @@ Function eliminateDeadCode(const Function &f) {
     for (ValueId o : inst.operands)
       live[o] = true;
   }
-  Function out = f.emptyLike(f.name);
-  std::vector<ValueId> renumber(f.insts.size(), 0);
-  for (std::size_t i = 0; i < f.insts.size(); ++i) {
-    if (!live[i])
-      continue;
-    Inst inst = f.insts[i];
-    for (ValueId &o : inst.operands)
-      o = renumber[o];
-    renumber[i] = static_cast<ValueId>(out.insts.size());
-    out.insts.push_back(std::move(inst));
-  }
-  out.result = renumber[f.result];
-  for (const NamedValue &o : f.outputs)
-    out.outputs.push_back(NamedValue{o.name, renumber[o.value], o.role});
-  return out;
+  Rewriter r(f, f.name);
+  for (ValueId v = 0; v < f.insts.size(); ++v)
+    if (live[v])
+      r.keep(v);
+  return verified(r.finish(), "dead-code elimination");
 }
 
 } // namespace nabla

@@ -4,6 +4,8 @@
 #include "passes/Simplify.h"
 
 #include "ir/Builder.h"
+#include "ir/Rewriter.h"
+#include "ir/Verifier.h"
 #include "ir/Printer.h"
 #include "passes/DeadCode.h"
 
@@ -15,9 +17,9 @@ namespace nabla {
 namespace {
 
 /// The rewrite context: the builder of the new function and pattern helpers over it.
-class Rewriter {
+class RewriteTable {
 public:
-  explicit Rewriter(Builder &b) : b_(b) {}
+  explicit RewriteTable(Builder &b) : b_(b) {}
 
   /// The simplified form of `inst` (operands already in the new function).
   ValueId rewrite(const Inst &inst) {
@@ -185,20 +187,11 @@ private:
 
 /// One pass of the rewrite table over the whole function.
 Function rewriteOnce(const Function &f) {
-  Function g = f.emptyLike(f.name);
-  Builder b(g);
-  Rewriter rewriter(b);
-  std::vector<ValueId> map(f.insts.size());
-  for (std::size_t v = 0; v < f.insts.size(); ++v) {
-    Inst inst = f.insts[v];
-    for (ValueId &o : inst.operands)
-      o = map[o];
-    map[v] = rewriter.rewrite(inst);
-  }
-  g.result = map[f.result];
-  for (const NamedValue &o : f.outputs)
-    g.outputs.push_back(NamedValue{o.name, map[o.value], o.role});
-  return eliminateDeadCode(g);
+  Rewriter r(f, f.name);
+  RewriteTable table(r.builder());
+  for (ValueId v = 0; v < f.insts.size(); ++v)
+    r.set(v, table.rewrite(r.mapped(v)));
+  return eliminateDeadCode(r.finish());
 }
 
 } // namespace
@@ -214,7 +207,7 @@ Function simplify(const Function &f) {
     current = std::move(next);
     text = std::move(nextText);
   }
-  return current;
+  return verified(std::move(current), "simplification");
 }
 
 } // namespace nabla

@@ -2,7 +2,9 @@
 #include "passes/Symbolic.h"
 
 #include "ir/Builder.h"
-#include "passes/Autodiff.h"
+#include "ir/Differentiate.h"
+#include "ir/Rewriter.h"
+#include "ir/Verifier.h"
 #include "passes/DeadCode.h"
 #include "passes/Simplify.h"
 
@@ -46,12 +48,15 @@ Function symbolicDerivative(const Function &f, const std::vector<ValueId> &varia
 }
 
 Function symbolicGradient(const Function &f, std::span<const ValueId> wrt) {
-  Function g = f.emptyLike(f.name + ".grad");
-  Builder b(g);
-  std::vector<ValueId> map = copyFunction(b, f);
+  Rewriter r(f, f.name + ".grad");
+  r.copyAll();
+  Builder &b = r.builder();
+  const std::vector<ValueId> &map = r.valueMap();
   const Type &resultType = f.typeOf(f.result);
   std::map<ValueId, ValueId> grads;
   if (resultType.isScalar()) {
+    // A scalar of a scalar: one tangent each, which prints as the familiar derivative. Tensor
+    // arguments share one reverse sweep.
     std::vector<ValueId> tensors;
     for (ValueId w : wrt) {
       if (!f.typeOf(w).isScalar()) {
@@ -77,13 +82,13 @@ Function symbolicGradient(const Function &f, std::span<const ValueId> wrt) {
       if (w < adj.size() && adj[w])
         grads[w] = *adj[w];
   }
-  g.result = map[f.result];
-  for (const NamedValue &o : f.outputs)
-    g.outputs.push_back(NamedValue{o.name, map[o.value], o.role});
+  std::vector<NamedValue> gradients;
   for (ValueId w : wrt) {
     ValueId grad = grads.count(w) ? grads[w] : b.constantLike(0, f.typeOf(w));
-    g.outputs.push_back(NamedValue{f.inst(w).stringAttr("name"), grad, OutputRole::Gradient});
+    gradients.push_back(NamedValue{f.inst(w).stringAttr("name"), grad, OutputRole::Gradient});
   }
+  Function g = r.finish();
+  g.outputs.insert(g.outputs.end(), gradients.begin(), gradients.end());
   return simplify(g);
 }
 

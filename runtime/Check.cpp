@@ -4,7 +4,9 @@
 
 #include "ir/Builder.h"
 #include "ir/Interpreter.h"
-#include "passes/Autodiff.h"
+#include "ir/Differentiate.h"
+#include "passes/ForwardMode.h"
+#include "passes/ReverseMode.h"
 #include "passes/CastFloat.h"
 #include "runtime/Derivatives.h"
 #include "runtime/Execute.h"
@@ -228,8 +230,7 @@ Expected<CheckReport> checkModule(const Module &module, const CheckOptions &opti
       auto it = options.dims.find(d);
       dims[d] = it == options.dims.end() ? kDefaultRuntimeDim : it->second;
     }
-    auto selected = selectArguments(f, {});
-    std::vector<ValueId> wrt = std::get<std::vector<ValueId>>(selected);
+    std::vector<ValueId> wrt = *selectArguments(f, {});
     wrt.erase(std::remove_if(wrt.begin(), wrt.end(),
                              [&](ValueId v) { return f.inst(v).stringAttr("name") == "check.c"; }),
               wrt.end());

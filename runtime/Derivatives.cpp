@@ -2,7 +2,9 @@
 // evaluated by the reference interpreter over basis directions.
 #include "runtime/Derivatives.h"
 
-#include "passes/Autodiff.h"
+#include "ir/Differentiate.h"
+#include "passes/ForwardMode.h"
+#include "passes/ReverseMode.h"
 #include "passes/Symbolic.h"
 
 #include <fmt/format.h>

@@ -2,7 +2,9 @@
 #include "runtime/KernelFunction.h"
 
 #include "ir/Builder.h"
-#include "passes/Autodiff.h"
+#include "ir/Differentiate.h"
+#include "passes/ForwardMode.h"
+#include "passes/ReverseMode.h"
 #include "passes/DeadCode.h"
 
 #include <fmt/format.h>
@@ -12,9 +14,9 @@ namespace nabla {
 Expected<Function> kernelFunction(const Function &f, Derivative derivative,
                                   const std::vector<std::string> &wrtNames) {
   auto wrt = selectArguments(f, wrtNames);
-  if (auto *err = std::get_if<std::string>(&wrt))
-    return makeDiagnostic(*err);
-  const auto &wrtIds = std::get<std::vector<ValueId>>(wrt);
+  if (!wrt)
+    return wrt.error();
+  const std::vector<ValueId> &wrtIds = *wrt;
   try {
     switch (derivative) {
     case Derivative::None:

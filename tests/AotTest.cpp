@@ -4,7 +4,9 @@
 #include "codegen/Aot.h"
 #include "codegen/CHeader.h"
 #include "frontend/Sema.h"
-#include "passes/Autodiff.h"
+#include "ir/Differentiate.h"
+#include "passes/ForwardMode.h"
+#include "passes/ReverseMode.h"
 #include "passes/CastFloat.h"
 #include "runtime/Derivatives.h"
 #include "runtime/Execute.h"
@@ -278,7 +280,7 @@ protected:
       ASSERT_TRUE(g);
       driver.call(symbol, *g, args, *bound, *value, tol);
 
-      auto wrt = std::get<std::vector<ValueId>>(selectArguments(f, {}));
+      auto wrt = *selectArguments(f, {});
       auto grads = gradient(f, wrt, args, *bound, DiffMode::Reverse, Engine::Interp);
       ASSERT_TRUE(grads) << grads.error().render();
       std::vector<Tensor> withGrads = *value;

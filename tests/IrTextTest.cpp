@@ -520,6 +520,21 @@ TEST(Verifier, RejectsWrongType) {
   EXPECT_EQ(verify(f), "%7 (tanh): declared type f64[m] but the type rule gives f64[n]");
 }
 
+TEST(Verifier, PassesVerifyTheirOutputInTheTests) {
+  // tests/CMakeLists.txt sets NABLA_VERIFY_PASSES=1: without it this suite would not catch a
+  // pass that breaks an invariant the passes after it rely on.
+  ASSERT_TRUE(verifyingPasses());
+  Function f = neuron();
+  f.insts[7].type = f64({Dim::symbol("m")});
+  try {
+    (void)verified(f, "test-pass");
+    ADD_FAILURE() << "verified() accepted a broken function";
+  } catch (const IrError &e) {
+    EXPECT_EQ(std::string(e.what()), "test-pass made invalid IR in @neuron: %7 (tanh): declared "
+                                     "type f64[m] but the type rule gives f64[n]");
+  }
+}
+
 TEST(Verifier, RejectsWrongAttributeKind) {
   Function f = neuron();
   f.insts[8].attrs[0] = std::int64_t{0};

@@ -3,7 +3,9 @@
 // within f32 rounding.
 #include "codegen/Jit.h"
 #include "frontend/Sema.h"
-#include "passes/Autodiff.h"
+#include "ir/Differentiate.h"
+#include "passes/ForwardMode.h"
+#include "passes/ReverseMode.h"
 #include "passes/Symbolic.h"
 #include "runtime/Execute.h"
 
@@ -89,7 +91,7 @@ TEST(Jit, AgreesWithTheInterpreterOnEveryProgramAndItsDerivatives) {
         dims[d] = 3;
       std::string name = p.filename().string() + " @" + f.name;
       compareEngines(f, dims, rng, name, &compared);
-      auto wrt = std::get<std::vector<ValueId>>(selectArguments(f, {}));
+      auto wrt = *selectArguments(f, {});
       if (wrt.empty())
         continue;
       compareEngines(forwardMode(f, wrt, 2), dims, rng, name + " forward", &compared);
@@ -147,7 +149,7 @@ fn summed(A: f64[b, m, p], X: f64[b, p, q]) -> f64[m, q] = sum(A @ X, axis=0)
         dims[d] = d == "b" || d == "n" ? 3 : d == "k" ? 2 : size;
       std::string name = "@" + f.name + " at size " + std::to_string(size);
       compareEngines(f, dims, rng, name, &compared);
-      auto wrt = std::get<std::vector<ValueId>>(selectArguments(f, {}));
+      auto wrt = *selectArguments(f, {});
       compareEngines(forwardMode(f, wrt, 2), dims, rng, name + " forward", &compared);
       compareEngines(reverseMode(f, wrt), dims, rng, name + " reverse", &compared);
     }
@@ -158,7 +160,7 @@ fn summed(A: f64[b, m, p], X: f64[b, p, q]) -> f64[m, q] = sum(A @ X, axis=0)
     if (f.name != "matvec" && f.name != "outers")
       continue;
     DimBinding dims{{"n", 400}, {"k", 2}, {"d", 10}};
-    auto wrt = std::get<std::vector<ValueId>>(selectArguments(f, {}));
+    auto wrt = *selectArguments(f, {});
     compareEngines(f, dims, rng, "@" + f.name + " folded", &compared);
     compareEngines(reverseMode(f, wrt), dims, rng, "@" + f.name + " folded reverse", &compared);
   }
@@ -179,7 +181,7 @@ fn rows_then_all(x: f64[b, c]) -> f64 = sum(exp(x - reshape(max(x, axis=1), [b, 
   ASSERT_TRUE(module) << module.error().render();
   auto xent = (*codegen::Jit::instance())->llvmIr(
       reverseMode(module->functions[0],
-                  std::get<std::vector<ValueId>>(selectArguments(module->functions[0], {}))),
+                  *selectArguments(module->functions[0], {})),
       false);
   ASSERT_TRUE(xent);
   EXPECT_NE(xent->find(".rows"), std::string::npos) << *xent;
@@ -190,7 +192,7 @@ fn rows_then_all(x: f64[b, c]) -> f64 = sum(exp(x - reshape(max(x, axis=1), [b, 
       DimBinding dims{{"b", rows}, {"c", 5}};
       std::string name = "@" + f.name + " with " + std::to_string(rows) + " rows";
       compareEngines(f, dims, rng, name, &compared);
-      auto wrt = std::get<std::vector<ValueId>>(selectArguments(f, {}));
+      auto wrt = *selectArguments(f, {});
       compareEngines(forwardMode(f, wrt, 2), dims, rng, name + " forward", &compared);
       compareEngines(reverseMode(f, wrt), dims, rng, name + " reverse", &compared);
     }
@@ -209,7 +211,7 @@ TEST(Jit, MlpGradientKernelIsAFewLoopFunctions) {
   auto module = compileSource(SourceFile("mlp.nabla", text.str()), options);
   ASSERT_TRUE(module) << module.error().render();
   const Function &mlp = module->functions[0];
-  Function grad = reverseMode(mlp, std::get<std::vector<ValueId>>(selectArguments(mlp, {})));
+  Function grad = reverseMode(mlp, *selectArguments(mlp, {}));
   auto ir = (*codegen::Jit::instance())->llvmIr(grad, false);
   ASSERT_TRUE(ir);
   std::vector<std::string> functions;
@@ -234,7 +236,7 @@ TEST(Jit, ElementwiseResultsOfOneShapeShareOneLoop) {
       SourceFile("t.nabla", "fn g(x1: f64[n], x2: f64[n]) -> f64[n] = ln(x1) + x1*x2 - sin(x2)\n"));
   ASSERT_TRUE(module);
   const Function &g = module->functions[0];
-  Function grad = reverseMode(g, std::get<std::vector<ValueId>>(selectArguments(g, {})));
+  Function grad = reverseMode(g, *selectArguments(g, {}));
   auto jit = codegen::Jit::instance();
   ASSERT_TRUE(jit);
   auto ir = (*jit)->llvmIr(grad, false);

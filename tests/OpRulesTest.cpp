@@ -6,7 +6,10 @@
 #include "ir/Interpreter.h"
 #include "ir/OpTable.h"
 #include "ir/Printer.h"
-#include "passes/Autodiff.h"
+#include "ir/Differentiate.h"
+#include "ir/Rewriter.h"
+#include "passes/ForwardMode.h"
+#include "passes/ReverseMode.h"
 #include "passes/Symbolic.h"
 #include "runtime/Derivatives.h"
 
@@ -417,8 +420,7 @@ Tensor randomLike(Rng &rng, DType dtype, const std::vector<std::int64_t> &shape,
 }
 
 std::vector<ValueId> floatArgs(const Function &f) {
-  auto sel = selectArguments(f, {});
-  return std::get<std::vector<ValueId>>(sel);
+  return *selectArguments(f, {});
 }
 
 Tensor named(const Function &g, const std::vector<Tensor> &values, const std::string &name) {
@@ -437,10 +439,10 @@ struct DotProduct {
 DotProduct dotProduct(const OpCase &c, Rng &rng, bool grid) {
   const Function &f = c.f;
   std::vector<ValueId> wrt = floatArgs(f);
-  Function g;
-  g.name = "dot";
-  Builder b(g);
-  std::vector<ValueId> map = copyFunction(b, f);
+  Rewriter r(f, "dot");
+  r.copyAll();
+  Builder &b = r.builder();
+  const std::vector<ValueId> &map = r.valueMap();
   std::map<ValueId, ValueId> seeds;
   std::vector<Tensor> args = c.args;
   for (ValueId w : wrt) {
@@ -459,11 +461,15 @@ DotProduct dotProduct(const OpCase &c, Rng &rng, bool grid) {
   args.push_back(cot);
   std::vector<MaybeValue> tangents = pushTangents(b, f, map, seeds, f.insts.size());
   std::vector<MaybeValue> adjoints = pullCotangents(b, f, map, f.result, ct, wrt);
-  g.result = tangents[f.result] ? *tangents[f.result] : b.constantLike(0, rt);
+  ValueId tangent = tangents[f.result] ? *tangents[f.result] : b.constantLike(0, rt);
+  std::vector<NamedValue> outputs;
   for (ValueId w : wrt) {
     ValueId a = w < adjoints.size() && adjoints[w] ? *adjoints[w] : b.constantLike(0, f.typeOf(w));
-    g.outputs.push_back({fmt::format("adj{}", w), a, OutputRole::Gradient});
+    outputs.push_back({fmt::format("adj{}", w), a, OutputRole::Gradient});
   }
+  Function g = r.finish();
+  g.result = tangent;
+  g.outputs = std::move(outputs);
   auto values = interpretAll(g, args);
   if (!values) {
     ADD_FAILURE() << c.label << ": " << values.error().render() << print(g);

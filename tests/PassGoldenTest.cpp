@@ -4,7 +4,9 @@
 #include "ir/IrParser.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
-#include "passes/Autodiff.h"
+#include "ir/Differentiate.h"
+#include "passes/ForwardMode.h"
+#include "passes/ReverseMode.h"
 #include "passes/Simplify.h"
 #include "passes/Symbolic.h"
 
@@ -33,7 +35,7 @@ TEST(PassGolden, ForwardReverseSymbolicAndSimplifyOnTextualIr) {
     text << in.rdbuf();
     auto f = parseIrFunction(SourceFile(entry.path().string(), text.str()));
     ASSERT_TRUE(f) << f.error().render();
-    auto wrt = std::get<std::vector<ValueId>>(selectArguments(*f, {}));
+    auto wrt = *selectArguments(*f, {});
     const std::pair<const char *, Function> stages[] = {
         {"jvp", forwardMode(*f, wrt, 2)},
         {"grad", reverseMode(*f, wrt)},

@@ -5,7 +5,9 @@
 // program's seed (a failure prints the seed that reproduces it as the first program).
 #include "frontend/Sema.h"
 #include "ir/Interpreter.h"
-#include "passes/Autodiff.h"
+#include "ir/Differentiate.h"
+#include "passes/ForwardMode.h"
+#include "passes/ReverseMode.h"
 #include "passes/Simplify.h"
 #include "passes/Symbolic.h"
 #include "runtime/Derivatives.h"
@@ -213,7 +215,7 @@ int jitEvery() {
 /// functions: f64 to 1e-12 relative.
 bool checkJit(const Function &f, const std::vector<Tensor> &point, const std::string &source,
               std::uint64_t seed, Rng &rng, Stats &stats) {
-  auto wrt = std::get<std::vector<ValueId>>(selectArguments(f, {}));
+  auto wrt = *selectArguments(f, {});
   std::vector<std::pair<std::string, Function>> kernels;
   kernels.emplace_back("value", f);
   kernels.emplace_back("forward", forwardMode(f, wrt, 2));
@@ -270,7 +272,7 @@ bool checkGradients(const Function &f, const Point &point, const std::string &so
   auto trace = [&] {
     return fmt::format("program seed {} (NABLA_SEED={} runs it first):\n{}", seed, seed, source);
   };
-  std::vector<ValueId> wrt = std::get<std::vector<ValueId>>(selectArguments(f, {}));
+  std::vector<ValueId> wrt = *selectArguments(f, {});
   std::vector<ValueId> all = f.arguments();
   std::vector<Derivatives> byMode;
   for (DiffMode mode : {DiffMode::Reverse, DiffMode::Forward, DiffMode::Symbolic}) {
@@ -352,7 +354,7 @@ bool checkHessians(const Function &f, const Point &point, const std::string &sou
   auto trace = [&] {
     return fmt::format("program seed {} (NABLA_SEED={} runs it first):\n{}", seed, seed, source);
   };
-  std::vector<ValueId> wrt = std::get<std::vector<ValueId>>(selectArguments(f, {}));
+  std::vector<ValueId> wrt = *selectArguments(f, {});
   std::vector<ValueId> all = f.arguments();
   std::vector<std::vector<HessianBlock>> byMode;
   for (DiffMode mode : {DiffMode::Reverse, DiffMode::Forward, DiffMode::Symbolic}) {
@@ -1169,8 +1171,8 @@ bool checkInF32(const Function &f64fn, const Point &point, const std::string &so
   auto values = interpretAll(f64fn, p64);
   if (!values || nearKinkOrEdge(f64fn, *values, 1e-3))
     return true; // rounding moved the point next to a kink: nothing to compare
-  std::vector<ValueId> wrt = std::get<std::vector<ValueId>>(selectArguments(f, {}));
-  auto want = gradient(f64fn, std::get<std::vector<ValueId>>(selectArguments(f64fn, {})), p64, {},
+  std::vector<ValueId> wrt = *selectArguments(f, {});
+  auto want = gradient(f64fn, *selectArguments(f64fn, {}), p64, {},
                        DiffMode::Reverse);
   if (!want)
     return false;

@@ -5,7 +5,9 @@
 #include "codegen/Aot.h"
 #include "codegen/CHeader.h"
 #include "ir/Builder.h"
-#include "passes/Autodiff.h"
+#include "ir/Differentiate.h"
+#include "passes/ForwardMode.h"
+#include "passes/ReverseMode.h"
 #include "passes/CastFloat.h"
 #include "runtime/KernelFunction.h"
 #include "tools/Driver.h"
@@ -58,7 +60,7 @@ std::optional<Diagnostics> addKernels(const Function &f, const std::string &pref
   out.summaries.push_back(valueText(f) + ".");
 
   const Type &result = f.typeOf(f.result);
-  auto wrt = std::get<std::vector<ValueId>>(selectArguments(f, {}));
+  auto wrt = *selectArguments(f, {});
   if (!isFloat(result.dtype) || wrt.empty()) {
     out.notes.push_back(fmt::format(
         "{}_grad and {}_jvp are not compiled: {}", symbol, symbol,

@@ -2,7 +2,9 @@
 #include "frontend/Parser.h"
 #include "ir/Interpreter.h"
 #include "ir/Printer.h"
-#include "passes/Autodiff.h"
+#include "ir/Differentiate.h"
+#include "passes/ForwardMode.h"
+#include "passes/ReverseMode.h"
 #include "passes/DeadCode.h"
 #include "passes/Symbolic.h"
 #include "nabla/Check.h"
@@ -120,9 +122,9 @@ int runEval(const EvalOptions &o) {
   if (all)
     wrtNames.clear();
   auto wrt = selectArguments(f, wrtNames, all);
-  if (auto *err = std::get_if<std::string>(&wrt))
-    return report(makeDiagnostic(*err));
-  const auto &wrtIds = std::get<std::vector<ValueId>>(wrt);
+  if (!wrt)
+    return report(wrt.error());
+  const std::vector<ValueId> &wrtIds = *wrt;
   DiffMode mode = parseMode(o.mode);
 
   Derivatives grads, jac;
@@ -296,8 +298,7 @@ int runEmit(const EmitOptions &o) {
     for (std::size_t i = 0; i < out.functions.size(); ++i) {
       const Function &f = out.functions[i];
       // A non-scalar result gets a vector-Jacobian product: a cotangent argument `seed.ct`.
-      auto wrt = selectArguments(f, {});
-      std::cout << (i ? "\n" : "") << print(reverseMode(f, std::get<std::vector<ValueId>>(wrt)));
+      std::cout << (i ? "\n" : "") << print(reverseMode(f, *selectArguments(f, {})));
     }
     return kSuccess;
   }
@@ -309,7 +310,7 @@ int runEmit(const EmitOptions &o) {
     Module grads;
     for (const Function &f : out.functions)
       grads.functions.push_back(
-          reverseMode(f, std::get<std::vector<ValueId>>(selectArguments(f, {}))));
+          reverseMode(f, *selectArguments(f, {})));
     out = std::move(grads);
   }
   for (const Function &f : out.functions) {

@@ -5,7 +5,9 @@
 #include "frontend/Parser.h"
 #include "ir/Interpreter.h"
 #include "ir/Printer.h"
-#include "passes/Autodiff.h"
+#include "ir/Differentiate.h"
+#include "passes/ForwardMode.h"
+#include "passes/ReverseMode.h"
 #include "passes/DeadCode.h"
 #include "passes/Symbolic.h"
 #include "runtime/Derivatives.h"
@@ -173,7 +175,7 @@ private:
     const Function *f = function(name);
     if (!f)
       return true;
-    auto wrt = std::get<std::vector<ValueId>>(selectArguments(*f, {}));
+    auto wrt = *selectArguments(*f, {});
     if (!at) {
       if (what == "grad" || what == "hessian")
         return symbolicList(*f, wrt, what == "hessian");

@@ -83,6 +83,23 @@ private:
   std::variant<T, Diagnostics> state_;
 };
 
+/// Success, or the diagnostics explaining the failure: for operations that produce nothing
+/// (writing files).
+template <> class Expected<void> {
+public:
+  Expected() = default;
+  Expected(Diagnostic d) : error_(Diagnostics{{std::move(d)}}), failed_(true) {}
+  Expected(Diagnostics d) : error_(std::move(d)), failed_(true) {}
+
+  explicit operator bool() const { return !failed_; }
+  const Diagnostics &error() const { return error_; }
+  Diagnostics takeError() { return std::move(error_); }
+
+private:
+  Diagnostics error_;
+  bool failed_ = false;
+};
+
 /// Thrown only inside a library to unwind to its boundary, where it becomes an Expected.
 struct DiagnosticException {
   Diagnostic diagnostic;

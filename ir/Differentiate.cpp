@@ -1,11 +1,7 @@
-// Forward and reverse mode as walks over the IR that call each op's own derivative rules.
-#include "passes/Autodiff.h"
-
-#include "passes/DeadCode.h"
+// The forward and reverse sweeps over a function, calling each op's own derivative rules.
+#include "ir/Differentiate.h"
 
 #include <fmt/format.h>
-
-#include <algorithm>
 
 namespace nabla {
 
@@ -61,15 +57,6 @@ std::vector<bool> activeValues(const Function &f, std::span<const ValueId> wrt,
   for (std::size_t v = 0; v < n; ++v)
     active[v] = varied[v] && useful[v];
   return active;
-}
-
-std::vector<ValueId> copyFunction(Builder &b, const Function &source) {
-  std::vector<ValueId> map(source.insts.size());
-  for (std::size_t v = 0; v < source.insts.size(); ++v) {
-    Inst inst = remapped(source.insts[v], map);
-    map[v] = b.emit(inst.op, inst.operands, inst.attrs, inst.type);
-  }
-  return map;
 }
 
 std::vector<MaybeValue> pushTangents(Builder &b, const Function &source,
@@ -129,9 +116,9 @@ std::vector<MaybeValue> pullCotangents(Builder &b, const Function &source,
   return adjoint;
 }
 
-std::variant<std::vector<ValueId>, std::string> selectArguments(const Function &f,
-                                                               const std::vector<std::string> &names,
-                                                               bool withInputs) {
+Expected<std::vector<ValueId>> selectArguments(const Function &f,
+                                               const std::vector<std::string> &names,
+                                               bool withInputs) {
   std::vector<ValueId> out;
   if (names.empty()) {
     for (ValueId v : f.arguments()) {
@@ -145,61 +132,14 @@ std::variant<std::vector<ValueId>, std::string> selectArguments(const Function &
   for (const std::string &name : names) {
     auto v = f.argument(name);
     if (!v)
-      return fmt::format("'{}' has no argument named '{}'", f.name, name);
+      return makeDiagnostic(fmt::format("'{}' has no argument named '{}'", f.name, name));
     if (!isFloat(f.typeOf(*v).dtype))
-      return fmt::format("'{}' of '{}' is {}: only f32 and f64 arguments are differentiable", name,
-                         f.name, f.typeOf(*v).str());
+      return makeDiagnostic(fmt::format(
+          "'{}' of '{}' is {}: only f32 and f64 arguments are differentiable", name, f.name,
+          f.typeOf(*v).str()));
     out.push_back(*v);
   }
   return out;
-}
-
-Function forwardMode(const Function &f, std::span<const ValueId> wrt, int directions,
-                     const std::string &tag) {
-  Function g = f.emptyLike(f.name + ".jvp");
-  Builder b(g);
-  std::vector<ValueId> map = copyFunction(b, f);
-  std::vector<std::vector<MaybeValue>> tangents;
-  std::vector<std::map<ValueId, ValueId>> seeds(static_cast<std::size_t>(directions));
-  for (int k = 0; k < directions; ++k)
-    for (ValueId w : wrt)
-      seeds[static_cast<std::size_t>(k)][w] =
-          b.input(fmt::format("{}.{}{}", f.inst(w).stringAttr("name"), tag, k), f.typeOf(w));
-  for (int k = 0; k < directions; ++k)
-    tangents.push_back(pushTangents(b, f, map, seeds[static_cast<std::size_t>(k)], f.insts.size()));
-  g.result = map[f.result];
-  for (const NamedValue &o : f.outputs)
-    g.outputs.push_back(NamedValue{o.name, map[o.value], o.role});
-  auto tangentOf = [&](int k, ValueId v) {
-    const MaybeValue &t = tangents[static_cast<std::size_t>(k)][v];
-    return t ? *t : b.constantLike(0, f.typeOf(v));
-  };
-  for (int k = 0; k < directions; ++k) {
-    g.outputs.push_back(NamedValue{fmt::format("{}{}", tag, k), tangentOf(k, f.result),
-                                   OutputRole::Tangent});
-    for (const NamedValue &o : f.outputs)
-      g.outputs.push_back(NamedValue{fmt::format("{}{}.{}", tag, k, o.name),
-                                     tangentOf(k, o.value), OutputRole::Tangent});
-  }
-  return eliminateDeadCode(g);
-}
-
-Function reverseMode(const Function &f, std::span<const ValueId> wrt) {
-  Function g = f.emptyLike(f.name + ".grad");
-  Builder b(g);
-  std::vector<ValueId> map = copyFunction(b, f);
-  const Type &resultType = f.typeOf(f.result);
-  ValueId seed = resultType.isScalar() ? b.constant(1, resultType.dtype)
-                                       : b.input("seed.ct", resultType);
-  std::vector<MaybeValue> adjoint = pullCotangents(b, f, map, f.result, seed, wrt);
-  g.result = map[f.result];
-  for (const NamedValue &o : f.outputs)
-    g.outputs.push_back(NamedValue{o.name, map[o.value], o.role});
-  for (ValueId w : wrt) {
-    ValueId grad = w < adjoint.size() && adjoint[w] ? *adjoint[w] : b.constantLike(0, f.typeOf(w));
-    g.outputs.push_back(NamedValue{f.inst(w).stringAttr("name"), grad, OutputRole::Gradient});
-  }
-  return eliminateDeadCode(g);
 }
 
 } // namespace nabla

@@ -1,11 +1,13 @@
-// Automatic differentiation over the IR: activity analysis, forward mode (tangents, several
-// directions at once) and reverse mode (adjoints, summed at fan-out). Every op's own rules
-// (OpInfo::jvp, OpInfo::vjp) do the work; these passes only walk the function.
+// The AD core: the two sweeps that apply every op's own derivative rules (OpInfo::jvp, vjp) to a
+// function, and the activity analysis that keeps constants free of derivative code. Forward and
+// reverse mode (passes/), symbolic derivatives and the language's `diff()` (frontend/) are all
+// built from these.
 #pragma once
 
 #include "ir/Builder.h"
 #include "ir/Function.h"
 #include "ir/OpTable.h"
+#include "nabla/Diagnostic.h"
 
 #include <map>
 #include <span>
@@ -34,25 +36,10 @@ std::vector<MaybeValue> pullCotangents(Builder &b, const Function &source,
                                        const std::vector<ValueId> &map, ValueId root, ValueId seed,
                                        std::span<const ValueId> wrt);
 
-/// Copies `source` into the function `b` builds; returns where each value went.
-std::vector<ValueId> copyFunction(Builder &b, const Function &source);
-
 /// The arguments of `f` named in `names`; empty `names` means every float argument of a `fn`
 /// and every param of a model (with `withInputs`, a model's float inputs too).
-std::variant<std::vector<ValueId>, std::string> selectArguments(const Function &f,
-                                                               const std::vector<std::string> &names,
-                                                               bool withInputs = false);
-
-/// Forward mode, `@f.jvp`: f's arguments, then a tangent argument `NAME.t<k>` (typed like NAME)
-/// for each direction k and each argument of `wrt`; it returns f's value and outputs, then
-/// `tangent t<k>` (the result's tangent) and `tangent t<k>.OUT` for each named output. `tag`
-/// replaces the `t` in these names, so that forward mode can be applied to its own output.
-Function forwardMode(const Function &f, std::span<const ValueId> wrt, int directions = 1,
-                     const std::string &tag = "t");
-
-/// Reverse mode, `@f.grad`: f's arguments (and, when the result is not a scalar, a cotangent
-/// argument `seed.ct` typed like it); it returns f's value and outputs, then `grad NAME` for each
-/// argument of `wrt`, shaped like it.
-Function reverseMode(const Function &f, std::span<const ValueId> wrt);
+Expected<std::vector<ValueId>> selectArguments(const Function &f,
+                                               const std::vector<std::string> &names = {},
+                                               bool withInputs = false);
 
 } // namespace nabla
