@@ -1,6 +1,8 @@
 // Printing of functions and modules in the textual IR form that IrParser reads back.
 #include "ir/Printer.h"
 
+#include <fmt/format.h>
+
 #include "ir/OpTable.h"
 
 #include <charconv>
@@ -161,6 +163,23 @@ std::string print(const Module &m) {
     out += print(m.functions[i]);
   }
   return out;
+}
+
+std::string printDot(const Function &f) {
+  std::string out = fmt::format(
+      "digraph \"{}\" {{\n  rankdir=BT;\n  node [shape=box, fontname=monospace];\n", f.name);
+  for (ValueId v = 0; v < f.insts.size(); ++v) {
+    const Inst &inst = f.insts[v];
+    std::string label = fmt::format("%{} {}", v, mnemonic(inst.op));
+    if (inst.op == Op::Input || inst.op == Op::Param)
+      label += " " + inst.stringAttr("name");
+    label += "\\n" + inst.type.str();
+    out += fmt::format("  n{} [label=\"{}\"{}];\n", v, label,
+                       v == f.result ? ", style=bold" : "");
+    for (ValueId o : inst.operands)
+      out += fmt::format("  n{} -> n{};\n", o, v);
+  }
+  return out + "}\n";
 }
 
 } // namespace nabla

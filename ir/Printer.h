@@ -11,6 +11,9 @@ namespace nabla {
 std::string print(const Function &f);
 /// The functions of a module, separated by one blank line.
 std::string print(const Module &m);
+
+/// The IR as a Graphviz digraph, operands pointing at their users (`nabla emit dot`).
+std::string printDot(const Function &f);
 /// One instruction without indentation or newline: `%3: f64[n] = add %1, %2`. Tolerates broken
 /// instructions (missing attributes, dangling operands) so that the verifier can quote them.
 std::string printInst(const Function &f, ValueId v);

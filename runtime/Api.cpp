@@ -1,16 +1,15 @@
 // The C++ embedding API over the compiler: Program and CompiledFunction.
 #include "nabla/Nabla.h"
 
-#include "codegen/Jit.h"
-#include "frontend/Sema.h"
+#include "driver/Check.h"
+#include "driver/DerivedFunction.h"
+#include "driver/Execute.h"
+#include "driver/Source.h"
 #include "ir/Function.h"
 #include "ir/Printer.h"
-#include "runtime/KernelFunction.h"
+#include "nabla/Check.h"
 
 #include <fmt/format.h>
-
-#include <fstream>
-#include <sstream>
 
 namespace nabla {
 
@@ -37,12 +36,10 @@ Expected<Program> Program::fromSource(const std::string &source, const std::stri
 
 Expected<Program> Program::fromFile(const std::string &path,
                                     const std::map<std::string, std::int64_t> &dims) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return makeDiagnostic(fmt::format("cannot read '{}'", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return fromSource(text.str(), path, dims);
+  auto source = readSource(path);
+  if (!source)
+    return source.takeError();
+  return fromSource(source->text(), path, dims);
 }
 
 std::vector<std::string> Program::functions() const {
@@ -68,14 +65,11 @@ Expected<CompiledFunction> Program::compile(const std::string &name, Derivative 
   const Function *f = state_->module.find(name);
   if (!f)
     return makeDiagnostic(fmt::format("no fn or model named '{}'", name));
-  auto derived = kernelFunction(*f, derivative, wrtNames);
+  auto derived = derivedFunction(*f, derivative, wrtNames);
   if (!derived)
     return derived.takeError();
   const Function &g = *derived;
-  auto jit = codegen::Jit::instance();
-  if (!jit)
-    return jit.takeError();
-  auto kernel = (*jit)->compile(g);
+  auto kernel = jitKernel(g);
   if (!kernel)
     return kernel.takeError();
   CompiledFunction c;
@@ -95,6 +89,10 @@ Expected<std::string> Program::ir(const std::string &name) const {
   if (!f)
     return makeDiagnostic(fmt::format("no fn or model named '{}'", name));
   return print(*f);
+}
+
+Expected<CheckReport> check(const Program &program, const CheckOptions &options) {
+  return checkModule(program.state_->module, options);
 }
 
 std::int64_t CompiledFunction::workspaceBytes(const std::int64_t *dims) const {

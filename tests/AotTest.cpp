@@ -8,10 +8,10 @@
 #include "passes/ForwardMode.h"
 #include "passes/ReverseMode.h"
 #include "passes/CastFloat.h"
-#include "runtime/Derivatives.h"
-#include "runtime/Execute.h"
-#include "runtime/Json.h"
-#include "runtime/KernelFunction.h"
+#include "driver/Derivatives.h"
+#include "driver/Execute.h"
+#include "driver/Json.h"
+#include "driver/DerivedFunction.h"
 
 #include "tests/Random.h"
 #include "tests/Shell.h"
@@ -276,22 +276,22 @@ protected:
 
       auto value = execute(Engine::Interp, f, args, *bound);
       ASSERT_TRUE(value) << value.error().render();
-      auto g = kernelFunction(f, Derivative::None);
+      auto g = derivedFunction(f, Derivative::None);
       ASSERT_TRUE(g);
       driver.call(symbol, *g, args, *bound, *value, tol);
 
       auto wrt = *selectArguments(f, {});
-      auto grads = gradient(f, wrt, args, *bound, DiffMode::Reverse, Engine::Interp);
+      auto grads = gradient(f, wrt, args, *bound, Derivative::Reverse, Engine::Interp);
       ASSERT_TRUE(grads) << grads.error().render();
       std::vector<Tensor> withGrads = *value;
       for (const NamedTensor &t : *grads)
         withGrads.push_back(t.value);
-      auto grad = kernelFunction(f, Derivative::Reverse);
+      auto grad = derivedFunction(f, Derivative::Reverse);
       ASSERT_TRUE(grad);
       driver.call(symbol + "_grad", *grad, args, *bound, withGrads, tol);
 
       // Forward mode along a random direction; its value tangent must also be <grad, t>.
-      auto jvp = kernelFunction(f, Derivative::Forward);
+      auto jvp = derivedFunction(f, Derivative::Forward);
       ASSERT_TRUE(jvp);
       std::vector<Tensor> jvpArgs = args;
       double dot = 0, scale = 0;

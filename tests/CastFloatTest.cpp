@@ -5,7 +5,7 @@
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
 #include "passes/CastFloat.h"
-#include "runtime/Execute.h"
+#include "driver/Execute.h"
 
 #include <gtest/gtest.h>
 

@@ -1,11 +1,11 @@
 // Jacobians and Hessians in every mode against each other and against worked values; `diff` in
 // the CLI; `nabla check` on every example.
 #include "frontend/Sema.h"
-#include "nabla/Check.h"
+#include "driver/Check.h"
 #include "ir/Differentiate.h"
 #include "passes/ForwardMode.h"
 #include "passes/ReverseMode.h"
-#include "runtime/Derivatives.h"
+#include "driver/Derivatives.h"
 
 #include <gtest/gtest.h>
 
@@ -32,7 +32,7 @@ Tensor tensor(std::vector<std::int64_t> shape, std::vector<double> values) {
   return t;
 }
 
-const DiffMode kModes[] = {DiffMode::Symbolic, DiffMode::Forward, DiffMode::Reverse};
+const Derivative kModes[] = {Derivative::Symbolic, Derivative::Forward, Derivative::Reverse};
 
 TEST(Hessian, QuadraticFormInEveryMode) {
   // f(A, x) = x^T A x: H_xx = A + A^T, H_xA[i][j,k] = d/dx_i (x_j x_k) = δij x_k + x_j δik.
@@ -40,8 +40,8 @@ TEST(Hessian, QuadraticFormInEveryMode) {
   const Function &f = m.functions[0];
   auto wrt = *selectArguments(f, {});
   std::vector<Tensor> args{tensor({2, 2}, {1, 2, 3, 4}), tensor({2}, {1, -1})};
-  for (DiffMode mode : kModes) {
-    SCOPED_TRACE(diffModeName(mode));
+  for (Derivative mode : kModes) {
+    SCOPED_TRACE(derivativeName(mode));
     auto h = hessian(f, wrt, args, {}, mode);
     ASSERT_TRUE(h) << h.error().render();
     ASSERT_EQ(h->size(), 4u);
@@ -59,13 +59,13 @@ TEST(Hessian, LectureExampleFromLanguageReference) {
   Module m = compile("fn f(x, y) = x^2 * y\n");
   const Function &f = m.functions[0];
   auto wrt = *selectArguments(f, {});
-  for (DiffMode mode : kModes) {
+  for (Derivative mode : kModes) {
     auto h = hessian(f, wrt, {Tensor::scalar(1), Tensor::scalar(2)}, {}, mode);
     ASSERT_TRUE(h) << h.error().render();
     std::vector<double> flat;
     for (const HessianBlock &b : *h)
       flat.push_back(b.value.data[0]);
-    EXPECT_EQ(flat, (std::vector<double>{4, 2, 2, 0})) << diffModeName(mode);
+    EXPECT_EQ(flat, (std::vector<double>{4, 2, 2, 0})) << derivativeName(mode);
   }
 }
 
@@ -75,7 +75,7 @@ TEST(Hessian, VectorProductIsTheHessianTimesTheDirection) {
   auto wrt = *selectArguments(f, {});
   std::vector<Tensor> args{tensor({2, 2}, {0.1, 0.2, -0.3, 0.4}), tensor({2}, {0.5, -0.7})};
   std::vector<Tensor> v{tensor({2, 2}, {1, -2, 0.5, 3}), tensor({2}, {-1, 2})};
-  auto h = hessian(f, wrt, args, {}, DiffMode::Reverse);
+  auto h = hessian(f, wrt, args, {}, Derivative::Reverse);
   ASSERT_TRUE(h) << h.error().render();
   // (H v)_a = sum_b H[a][b] v_b, with the blocks flattened row-major.
   std::vector<std::vector<double>> want(2);
@@ -90,12 +90,12 @@ TEST(Hessian, VectorProductIsTheHessianTimesTheDirection) {
           want[a][i] += block.data[i * cols + j] * v[b].data[j];
     }
   }
-  for (DiffMode mode : kModes) {
+  for (Derivative mode : kModes) {
     auto hv = hessianVectorProduct(f, wrt, args, v, {}, mode);
     ASSERT_TRUE(hv) << hv.error().render();
     for (std::size_t a = 0; a < 2; ++a)
       for (std::size_t i = 0; i < want[a].size(); ++i)
-        EXPECT_NEAR((*hv)[a].value.data[i], want[a][i], 1e-12) << diffModeName(mode);
+        EXPECT_NEAR((*hv)[a].value.data[i], want[a][i], 1e-12) << derivativeName(mode);
   }
 }
 
@@ -105,14 +105,14 @@ TEST(Jacobian, ModesAgreeAndMatchTheFormula) {
   const Function &f = m.functions[0];
   auto wrt = *selectArguments(f, {});
   std::vector<double> x{1, 2, 3};
-  for (DiffMode mode : kModes) {
+  for (Derivative mode : kModes) {
     auto j = jacobian(f, wrt, {tensor({3}, x)}, {}, mode);
     ASSERT_TRUE(j) << j.error().render();
     ASSERT_EQ((*j)[0].value.shape, (std::vector<std::int64_t>{3, 3}));
     for (int r = 0; r < 3; ++r)
       for (int c = 0; c < 3; ++c) {
         double want = std::exp(x[r]) + (r == c ? std::exp(x[r]) * 6 : 0);
-        EXPECT_NEAR((*j)[0].value.data[r * 3 + c], want, 1e-12 * want) << diffModeName(mode);
+        EXPECT_NEAR((*j)[0].value.data[r * 3 + c], want, 1e-12 * want) << derivativeName(mode);
       }
   }
 }
@@ -121,7 +121,7 @@ TEST(Jacobian, GradientOfAScalarIsItsJacobian) {
   Module m = compile("fn g(x1, x2) = ln(x1) + x1*x2 - sin(x2)\n");
   const Function &f = m.functions[0];
   auto wrt = *selectArguments(f, {});
-  for (DiffMode mode : kModes) {
+  for (Derivative mode : kModes) {
     auto j = jacobian(f, wrt, {Tensor::scalar(2), Tensor::scalar(5)}, {}, mode);
     ASSERT_TRUE(j);
     EXPECT_DOUBLE_EQ((*j)[0].value.data[0], 5.5);
@@ -133,7 +133,7 @@ TEST(Gradient, NonScalarValueIsAClearError) {
   Module m = compile("fn v(x: f64[3]) = exp(x)\n");
   const Function &f = m.functions[0];
   auto wrt = *selectArguments(f, {});
-  auto g = gradient(f, wrt, {tensor({3}, {1, 2, 3})}, {}, DiffMode::Reverse);
+  auto g = gradient(f, wrt, {tensor({3}, {1, 2, 3})}, {}, Derivative::Reverse);
   ASSERT_FALSE(g);
   EXPECT_EQ(g.error().list[0].message,
             "the gradient needs a scalar value, but 'v' returns f64[3]; use the Jacobian");

@@ -7,7 +7,7 @@
 #include "passes/ForwardMode.h"
 #include "passes/ReverseMode.h"
 #include "passes/Symbolic.h"
-#include "runtime/Execute.h"
+#include "driver/Execute.h"
 
 #include "tests/Random.h"
 

@@ -11,7 +11,7 @@
 #include "passes/ForwardMode.h"
 #include "passes/ReverseMode.h"
 #include "passes/Symbolic.h"
-#include "runtime/Derivatives.h"
+#include "driver/Derivatives.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -743,18 +743,18 @@ TEST(OpRules, DerivativesMatchFiniteDifferences) {
       auto value = interpret(c.f, c.args);
       ASSERT_TRUE(value) << c.label << ": " << value.error().render();
       std::vector<ValueId> all = c.f.arguments();
-      for (DiffMode mode : {DiffMode::Symbolic, DiffMode::Forward, DiffMode::Reverse}) {
+      for (Derivative mode : {Derivative::Symbolic, Derivative::Forward, Derivative::Reverse}) {
         auto jac = jacobian(c.f, wrt, c.args, {}, mode);
-        ASSERT_TRUE(jac) << c.label << " " << diffModeName(mode) << ": " << jac.error().render();
+        ASSERT_TRUE(jac) << c.label << " " << derivativeName(mode) << ": " << jac.error().render();
         for (std::size_t k = 0; k < wrt.size(); ++k) {
           std::size_t argIndex =
               static_cast<std::size_t>(std::find(all.begin(), all.end(), wrt[k]) - all.begin());
           Tensor fd = finiteDifferenceJacobian(c, argIndex, value->result);
           const Tensor &j = (*jac)[k].value;
-          ASSERT_EQ(j.shape, fd.shape) << c.label << " " << diffModeName(mode);
+          ASSERT_EQ(j.shape, fd.shape) << c.label << " " << derivativeName(mode);
           for (std::size_t i = 0; i < j.data.size(); ++i)
             EXPECT_NEAR(j.data[i], fd.data[i], c.fdTol * std::max(1.0, std::fabs(fd.data[i])))
-                << c.label << " " << diffModeName(mode) << " d/d" << (*jac)[k].name << " entry "
+                << c.label << " " << derivativeName(mode) << " d/d" << (*jac)[k].name << " entry "
                 << i;
         }
       }
@@ -788,9 +788,9 @@ TEST(OpRules, HessiansAgreeAcrossModesAndWithFiniteDifferences) {
         axes.push_back(static_cast<std::int64_t>(a));
       f.result = b.reduceSum(b.mul(f.result, w), axes);
       std::vector<ValueId> wrt = floatArgs(f);
-      auto reverse = hessian(f, wrt, c.args, {}, DiffMode::Reverse);
+      auto reverse = hessian(f, wrt, c.args, {}, Derivative::Reverse);
       ASSERT_TRUE(reverse) << c.label << ": " << reverse.error().render();
-      for (DiffMode mode : {DiffMode::Symbolic, DiffMode::Forward}) {
+      for (Derivative mode : {Derivative::Symbolic, Derivative::Forward}) {
         auto h = hessian(f, wrt, c.args, {}, mode);
         ASSERT_TRUE(h) << c.label << ": " << h.error().render();
         ASSERT_EQ(h->size(), reverse->size());
@@ -798,7 +798,7 @@ TEST(OpRules, HessiansAgreeAcrossModesAndWithFiniteDifferences) {
           for (std::size_t i = 0; i < (*h)[k].value.data.size(); ++i) {
             double r = (*reverse)[k].value.data[i], m = (*h)[k].value.data[i];
             EXPECT_NEAR(m, r, 1e-10 * std::max(1.0, std::fabs(r)))
-                << c.label << " " << diffModeName(mode) << " H[" << (*h)[k].a << "][" << (*h)[k].b
+                << c.label << " " << derivativeName(mode) << " H[" << (*h)[k].a << "][" << (*h)[k].b
                 << "] entry " << i;
           }
       }
@@ -813,8 +813,8 @@ TEST(OpRules, HessiansAgreeAcrossModesAndWithFiniteDifferences) {
           std::vector<Tensor> plus = c.args, minus = c.args;
           plus[argIndex].data[e] += h;
           minus[argIndex].data[e] -= h;
-          auto gp = gradient(f, wrt, plus, {}, DiffMode::Reverse);
-          auto gm = gradient(f, wrt, minus, {}, DiffMode::Reverse);
+          auto gp = gradient(f, wrt, plus, {}, Derivative::Reverse);
+          auto gm = gradient(f, wrt, minus, {}, Derivative::Reverse);
           ASSERT_TRUE(gp && gm) << c.label;
           double step = plus[argIndex].data[e] - minus[argIndex].data[e];
           for (std::size_t ka = 0; ka < wrt.size(); ++ka) {
@@ -852,7 +852,7 @@ TEST(OpRules, ConstantLikeOfAnInstructionsOwnType) {
 
 // ----- the lecture facts (LANGUAGE.md section 8) ------------------------------------------------
 
-const DiffMode kModes[] = {DiffMode::Symbolic, DiffMode::Forward, DiffMode::Reverse};
+const Derivative kModes[] = {Derivative::Symbolic, Derivative::Forward, Derivative::Reverse};
 
 Module compileText(const std::string &text) {
   auto m = compileSource(SourceFile("test.nabla", text));
@@ -888,10 +888,10 @@ Tensor randomTensor(Rng &rng, std::vector<std::int64_t> shape) {
 
 /// The gradient of every float argument of `f` in `mode`, by argument name.
 std::map<std::string, Tensor> gradientOf(const Function &f, const std::vector<Tensor> &args,
-                                         DiffMode mode) {
+                                         Derivative mode) {
   std::vector<ValueId> wrt = floatArgs(f);
   auto g = gradient(f, wrt, args, {}, mode);
-  EXPECT_TRUE(g) << diffModeName(mode) << ": " << (g ? "" : g.error().render());
+  EXPECT_TRUE(g) << derivativeName(mode) << ": " << (g ? "" : g.error().render());
   std::map<std::string, Tensor> out;
   if (g)
     for (NamedTensor &t : *g)
@@ -922,19 +922,19 @@ TEST(LectureFacts, LayerScoreGradientsAreDeltaAndOuterProduct) {
     h[i] = 1 / (1 + std::exp(-z));
     delta[i] = u.data[i] * h[i] * (1 - h[i]);
   }
-  for (DiffMode mode : kModes) {
+  for (Derivative mode : kModes) {
     auto g = gradientOf(f, {W, b, u, x}, mode);
     for (std::int64_t i = 0; i < n; ++i) {
-      EXPECT_NEAR(g["b"].data[i], delta[i], 1e-15) << diffModeName(mode);
-      EXPECT_NEAR(g["u"].data[i], h[i], 1e-15) << diffModeName(mode);
+      EXPECT_NEAR(g["b"].data[i], delta[i], 1e-15) << derivativeName(mode);
+      EXPECT_NEAR(g["u"].data[i], h[i], 1e-15) << derivativeName(mode);
       for (std::int64_t j = 0; j < k; ++j)
-        EXPECT_NEAR(g["W"].data[i * k + j], delta[i] * x.data[j], 1e-15) << diffModeName(mode);
+        EXPECT_NEAR(g["W"].data[i * k + j], delta[i] * x.data[j], 1e-15) << derivativeName(mode);
     }
     for (std::int64_t j = 0; j < k; ++j) {
       double wtDelta = 0;
       for (std::int64_t i = 0; i < n; ++i)
         wtDelta += W.data[i * k + j] * delta[i];
-      EXPECT_NEAR(g["x"].data[j], wtDelta, 1e-15) << diffModeName(mode);
+      EXPECT_NEAR(g["x"].data[j], wtDelta, 1e-15) << derivativeName(mode);
     }
   }
 }
@@ -971,22 +971,22 @@ TEST(LectureFacts, SkipGramGradientsTouchOnlyTheRowsThatOccur) {
       wantV.data[c * d + e] += pj * U.data[j * d + e];
     }
   }
-  for (DiffMode mode : kModes) {
+  for (Derivative mode : kModes) {
     auto g = gradientOf(f, args, mode);
     for (std::int64_t row = 0; row < V; ++row) {
       bool occursU = row == o || row == 0 || row == 5, occursV = row == c;
       for (std::int64_t e = 0; e < d; ++e) {
         double gu = g["U"].data[row * d + e], gv = g["Vc"].data[row * d + e];
         if (occursU)
-          EXPECT_NE(gu, 0) << diffModeName(mode) << " U row " << row;
+          EXPECT_NE(gu, 0) << derivativeName(mode) << " U row " << row;
         else
-          EXPECT_EQ(gu, 0) << diffModeName(mode) << " U row " << row;
+          EXPECT_EQ(gu, 0) << derivativeName(mode) << " U row " << row;
         if (occursV)
-          EXPECT_NE(gv, 0) << diffModeName(mode) << " Vc row " << row;
+          EXPECT_NE(gv, 0) << derivativeName(mode) << " Vc row " << row;
         else
-          EXPECT_EQ(gv, 0) << diffModeName(mode) << " Vc row " << row;
-        EXPECT_NEAR(gu, wantU.data[row * d + e], 1e-14) << diffModeName(mode);
-        EXPECT_NEAR(gv, wantV.data[row * d + e], 1e-14) << diffModeName(mode);
+          EXPECT_EQ(gv, 0) << derivativeName(mode) << " Vc row " << row;
+        EXPECT_NEAR(gu, wantU.data[row * d + e], 1e-14) << derivativeName(mode);
+        EXPECT_NEAR(gv, wantV.data[row * d + e], 1e-14) << derivativeName(mode);
       }
     }
   }
@@ -1012,12 +1012,12 @@ TEST(LectureFacts, WorkedGradientsInEveryMode) {
     for (double a : c.at)
       args.push_back(Tensor::scalar(a));
     EXPECT_NEAR(valueOf(f, args), c.value, 1e-14) << c.fn;
-    for (DiffMode mode : kModes) {
+    for (Derivative mode : kModes) {
       auto g = gradient(f, floatArgs(f), args, {}, mode);
       ASSERT_TRUE(g) << g.error().render();
       for (std::size_t i = 0; i < c.grad.size(); ++i)
         EXPECT_NEAR((*g)[i].value.data[0], c.grad[i], 1e-14)
-            << c.fn << " " << diffModeName(mode) << " d/d" << (*g)[i].name;
+            << c.fn << " " << derivativeName(mode) << " d/d" << (*g)[i].name;
     }
   }
   EXPECT_NEAR(valueOf(*m.find("g"), {Tensor::scalar(2), Tensor::scalar(5)}), 11.652, 5e-4);
@@ -1046,12 +1046,12 @@ void expectScalarGradient(const std::string &source, std::vector<double> at,
   std::vector<Tensor> args;
   for (double a : at)
     args.push_back(Tensor::scalar(a));
-  for (DiffMode mode : kModes) {
+  for (Derivative mode : kModes) {
     auto g = gradient(f, floatArgs(f), args, {}, mode);
     ASSERT_TRUE(g) << what << ": " << g.error().render();
     for (std::size_t i = 0; i < want.size(); ++i)
       EXPECT_EQ((*g)[i].value.data[0], want[i])
-          << what << " " << diffModeName(mode) << " d/d" << (*g)[i].name;
+          << what << " " << derivativeName(mode) << " d/d" << (*g)[i].name;
   }
   // The printed symbolic derivative follows the same convention.
   for (std::size_t i = 0; i < want.size(); ++i) {
@@ -1119,12 +1119,12 @@ TEST(KinkPolicy, ReductionTiesSplitEvenlyAmongAllTiedEntries) {
   for (const Case &c : cases) {
     Module m = compileText(c.source);
     ASSERT_FALSE(m.functions.empty());
-    for (DiffMode mode : kModes) {
+    for (Derivative mode : kModes) {
       auto g = gradientOf(m.functions[0], {c.at}, mode);
       ASSERT_EQ(g.size(), 1u);
       const Tensor &t = g.begin()->second;
       for (std::size_t i = 0; i < c.want.size(); ++i)
-        EXPECT_DOUBLE_EQ(t.data[i], c.want[i]) << c.source << diffModeName(mode) << " entry " << i;
+        EXPECT_DOUBLE_EQ(t.data[i], c.want[i]) << c.source << derivativeName(mode) << " entry " << i;
     }
   }
 }
@@ -1149,12 +1149,12 @@ TEST(KinkPolicy, WhereSendsNoNanFromTheBranchNotTaken) {
   for (const Case &c : cases) {
     Module m = compileText(c.source);
     ASSERT_FALSE(m.functions.empty());
-    for (DiffMode mode : kModes) {
+    for (Derivative mode : kModes) {
       auto g = gradientOf(m.functions[0], {Tensor::scalar(c.at)}, mode);
       ASSERT_EQ(g.size(), 1u);
       double d = g.begin()->second.data[0];
-      EXPECT_TRUE(std::isfinite(d)) << c.source << diffModeName(mode) << " at " << c.at;
-      EXPECT_NEAR(d, c.want, 1e-12) << c.source << diffModeName(mode) << " at " << c.at;
+      EXPECT_TRUE(std::isfinite(d)) << c.source << derivativeName(mode) << " at " << c.at;
+      EXPECT_NEAR(d, c.want, 1e-12) << c.source << derivativeName(mode) << " at " << c.at;
     }
   }
 }
@@ -1235,15 +1235,15 @@ void checkLargeLogits(bool demandExactEverywhere) {
       double value = valueOf(f, args);
       EXPECT_TRUE(std::isfinite(value)) << what;
       EXPECT_NEAR(value, c.value, slack * std::max(1.0, std::fabs(c.value))) << what;
-      for (DiffMode mode : kModes) {
+      for (Derivative mode : kModes) {
         auto g = gradientOf(f, args, mode);
         ASSERT_EQ(g.size(), 1u) << what;
         const Tensor &t = g.begin()->second;
         for (std::size_t i = 0; i < c.grad.size(); ++i) {
-          EXPECT_TRUE(std::isfinite(t.data[i])) << what << " " << diffModeName(mode);
+          EXPECT_TRUE(std::isfinite(t.data[i])) << what << " " << derivativeName(mode);
           double gradSlack = dtype == DType::F64 && c.f64GradientRoundsLse ? 4e4 * eps : slack;
           EXPECT_NEAR(t.data[i], c.grad[i], gradSlack)
-              << what << " " << diffModeName(mode) << " entry " << i;
+              << what << " " << derivativeName(mode) << " entry " << i;
         }
       }
     }
@@ -1264,15 +1264,15 @@ TEST(KinkPolicy, LogSumExpGradientIsExactAtLargeArguments) {
     Builder b(f);
     ValueId x = b.input("x", {dtype, {Dim(3)}});
     f.result = b.emit(Op::LogSumExp, {x}, {std::vector<std::int64_t>{0}});
-    for (DiffMode mode : kModes) {
+    for (Derivative mode : kModes) {
       auto g = gradientOf(f, {tensorOf({3}, {1e4, 1e4, -1e4}, dtype)}, mode);
       if (dtype == DType::F32) {
-        EXPECT_EQ(g["x"].data, (std::vector<double>{0.5, 0.5, 0})) << diffModeName(mode);
+        EXPECT_EQ(g["x"].data, (std::vector<double>{0.5, 0.5, 0})) << derivativeName(mode);
         continue;
       }
       const double backwardStable = 1e4 * 0x1p-52 * 0.5;
       for (std::size_t i = 0; i < 3; ++i)
-        EXPECT_NEAR(g["x"].data[i], i < 2 ? 0.5 : 0.0, backwardStable) << diffModeName(mode);
+        EXPECT_NEAR(g["x"].data[i], i < 2 ? 0.5 : 0.0, backwardStable) << derivativeName(mode);
     }
   }
 }

@@ -10,8 +10,8 @@
 #include "passes/ReverseMode.h"
 #include "passes/Simplify.h"
 #include "passes/Symbolic.h"
-#include "runtime/Derivatives.h"
-#include "runtime/Execute.h"
+#include "driver/Derivatives.h"
+#include "driver/Execute.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -275,10 +275,10 @@ bool checkGradients(const Function &f, const Point &point, const std::string &so
   std::vector<ValueId> wrt = *selectArguments(f, {});
   std::vector<ValueId> all = f.arguments();
   std::vector<Derivatives> byMode;
-  for (DiffMode mode : {DiffMode::Reverse, DiffMode::Forward, DiffMode::Symbolic}) {
+  for (Derivative mode : {Derivative::Reverse, Derivative::Forward, Derivative::Symbolic}) {
     auto g = gradient(f, wrt, point, {}, mode);
     if (!g) {
-      ADD_FAILURE() << diffModeName(mode) << ": " << g.error().render() << trace();
+      ADD_FAILURE() << derivativeName(mode) << ": " << g.error().render() << trace();
       return false;
     }
     byMode.push_back(std::move(*g));
@@ -357,10 +357,10 @@ bool checkHessians(const Function &f, const Point &point, const std::string &sou
   std::vector<ValueId> wrt = *selectArguments(f, {});
   std::vector<ValueId> all = f.arguments();
   std::vector<std::vector<HessianBlock>> byMode;
-  for (DiffMode mode : {DiffMode::Reverse, DiffMode::Forward, DiffMode::Symbolic}) {
+  for (Derivative mode : {Derivative::Reverse, Derivative::Forward, Derivative::Symbolic}) {
     auto h = hessian(f, wrt, point, {}, mode);
     if (!h) {
-      ADD_FAILURE() << "Hessian, " << diffModeName(mode) << ": " << h.error().render() << trace();
+      ADD_FAILURE() << "Hessian, " << derivativeName(mode) << ": " << h.error().render() << trace();
       return false;
     }
     byMode.push_back(std::move(*h));
@@ -391,8 +391,8 @@ bool checkHessians(const Function &f, const Point &point, const std::string &sou
       Point plus = point, minus = point;
       plus[a].data[e] = x + h;
       minus[a].data[e] = x - h;
-      auto gp = gradient(f, wrt, plus, {}, DiffMode::Reverse);
-      auto gm = gradient(f, wrt, minus, {}, DiffMode::Reverse);
+      auto gp = gradient(f, wrt, plus, {}, Derivative::Reverse);
+      auto gm = gradient(f, wrt, minus, {}, Derivative::Reverse);
       if (!gp || !gm)
         return false;
       double step = plus[a].data[e] - minus[a].data[e];
@@ -664,7 +664,7 @@ ScalarProgram scalarProgram(Rng &rng) {
 bool checkPrintedDerivatives(const Function &f, const Point &point, const std::string &params,
                              const std::string &source, std::uint64_t seed, Stats &stats) {
   std::vector<ValueId> wrt = f.arguments();
-  auto reverse = gradient(f, wrt, point, {}, DiffMode::Reverse);
+  auto reverse = gradient(f, wrt, point, {}, Derivative::Reverse);
   if (!reverse)
     return false; // reported by checkGradients
   bool ok = true;
@@ -1173,15 +1173,15 @@ bool checkInF32(const Function &f64fn, const Point &point, const std::string &so
     return true; // rounding moved the point next to a kink: nothing to compare
   std::vector<ValueId> wrt = *selectArguments(f, {});
   auto want = gradient(f64fn, *selectArguments(f64fn, {}), p64, {},
-                       DiffMode::Reverse);
+                       Derivative::Reverse);
   if (!want)
     return false;
   ++stats.inF32;
   bool ok = true;
-  for (DiffMode mode : {DiffMode::Reverse, DiffMode::Forward, DiffMode::Symbolic}) {
+  for (Derivative mode : {Derivative::Reverse, Derivative::Forward, Derivative::Symbolic}) {
     auto g = gradient(f, wrt, p32, {}, mode);
     if (!g) {
-      ADD_FAILURE() << diffModeName(mode) << ": " << g.error().render() << trace();
+      ADD_FAILURE() << derivativeName(mode) << ": " << g.error().render() << trace();
       return false;
     }
     for (std::size_t k = 0; k < wrt.size(); ++k) {
@@ -1191,7 +1191,7 @@ bool checkInF32(const Function &f64fn, const Point &point, const std::string &so
       for (std::size_t i = 0; i < (*g)[k].value.data.size(); ++i) {
         double got = (*g)[k].value.data[i], expected = (*want)[k].value.data[i];
         if (!(std::fabs(got - expected) <= 1e-3 * scale)) {
-          ADD_FAILURE() << "d/d" << (*g)[k].name << "[" << i << "] in f32, " << diffModeName(mode)
+          ADD_FAILURE() << "d/d" << (*g)[k].name << "[" << i << "] in f32, " << derivativeName(mode)
                         << ": " << got << ", in f64: " << expected << "\n"
                         << trace();
           ok = false;
@@ -1382,7 +1382,7 @@ TEST(ExpressionSwell, ProductOfManyFactors) {
     // And it is right: at x = 0.3 against the reverse-mode derivative.
     std::vector<Tensor> at{Tensor::scalar(0.3)};
     auto viaSymbolic = interpret(dq, at);
-    auto viaReverse = gradient(q, q.arguments(), at, {}, DiffMode::Reverse);
+    auto viaReverse = gradient(q, q.arguments(), at, {}, Derivative::Reverse);
     ASSERT_TRUE(viaSymbolic && viaReverse);
     EXPECT_NEAR(viaSymbolic->result.data[0], (*viaReverse)[0].value.data[0],
                 1e-12 * std::max(1.0, std::fabs((*viaReverse)[0].value.data[0])));

@@ -1,27 +1,18 @@
 // The `nabla` command line: the subcommands of LANGUAGE.md §6, parsed with CLI11.
-#include "frontend/Parser.h"
-#include "ir/Interpreter.h"
-#include "ir/Printer.h"
-#include "ir/Differentiate.h"
-#include "passes/ForwardMode.h"
-#include "passes/ReverseMode.h"
-#include "passes/DeadCode.h"
-#include "passes/Symbolic.h"
-#include "nabla/Check.h"
-#include "codegen/Jit.h"
-#include "runtime/Derivatives.h"
-#include "runtime/Execute.h"
-#include "runtime/Json.h"
+#include "driver/Check.h"
+#include "driver/Derivatives.h"
+#include "driver/DerivedFunction.h"
+#include "driver/Emit.h"
+#include "driver/Json.h"
+#include "driver/Source.h"
+#include "tools/Cli.h"
 #include "tools/Compile.h"
-#include "tools/Driver.h"
 #include "tools/Repl.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 namespace nabla::tools {
 namespace {
@@ -41,12 +32,12 @@ struct EvalOptions {
   bool json = false;
 };
 
-DiffMode parseMode(const std::string &m) {
+Derivative parseMode(const std::string &m) {
   if (m == "symbolic")
-    return DiffMode::Symbolic;
+    return Derivative::Symbolic;
   if (m == "forward")
-    return DiffMode::Forward;
-  return DiffMode::Reverse;
+    return Derivative::Forward;
+  return Derivative::Reverse;
 }
 
 /// `--wrt a,b` or `--wrt all` as names (empty: the default set).
@@ -72,12 +63,10 @@ std::vector<std::string> splitNames(const std::string &list) {
 Expected<std::map<std::string, Json>> readValues(const EvalOptions &o) {
   if (!o.at.empty())
     return parseAssignments(o.at);
-  std::ifstream in(o.inputs, std::ios::binary);
-  if (!in)
-    return makeDiagnostic(fmt::format("cannot read '{}': {}", o.inputs, std::strerror(errno)));
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto doc = parseJson(text.str(), o.inputs);
+  auto source = readSource(o.inputs);
+  if (!source)
+    return source.takeError();
+  auto doc = parseJson(source->text(), o.inputs);
   if (!doc)
     return doc.takeError();
   if (!doc->is_object())
@@ -125,7 +114,7 @@ int runEval(const EvalOptions &o) {
   if (!wrt)
     return report(wrt.error());
   const std::vector<ValueId> &wrtIds = *wrt;
-  DiffMode mode = parseMode(o.mode);
+  Derivative mode = parseMode(o.mode);
 
   Derivatives grads, jac;
   std::vector<HessianBlock> hess;
@@ -211,7 +200,7 @@ int runCheck(const CheckCommandOptions &o) {
   options.seed = o.seed;
   options.function = o.fn;
   options.dims = *dims;
-  options.jit = o.engine == "jit";
+  options.engine = o.engine == "jit" ? Engine::Jit : Engine::Interp;
   auto result = checkModule(*module, options);
   if (!result)
     return report(result.error());
@@ -231,17 +220,7 @@ int runDiff(const DiffOptions &o) {
   if (o.order > 1 && o.variables.size() != 1)
     return report(makeDiagnostic("--order takes a single VAR; give several VARs for a mixed "
                                  "partial instead"));
-  SourceFile source("EXPR", o.expression);
-  auto expr = parseExpression(source);
-  if (!expr)
-    return report(expr.error());
-  for (const std::string &v : o.variables)
-    if (isBuiltinName(v) || v.empty() ||
-        v.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
-            std::string::npos ||
-        std::isdigit(static_cast<unsigned char>(v[0])))
-      return report(makeDiagnostic(fmt::format("'{}' is not a variable name", v)));
-  auto f = analyzeExpression(*expr, source, o.variables);
+  auto f = expressionFunction(o.expression, "EXPR", o.variables);
   if (!f)
     return report(f.error());
   const Type &t = f->typeOf(f->result);
@@ -252,8 +231,7 @@ int runDiff(const DiffOptions &o) {
   for (int k = 0; k < o.order; ++k)
     for (const std::string &v : o.variables)
       vars.push_back(*f->argument(v));
-  Function d = symbolicDerivative(*f, vars);
-  auto text = printInfix(d);
+  auto text = derivativeText(*f, vars);
   if (!text)
     return report(text.error());
   std::cout << *text << "\n";
@@ -282,44 +260,10 @@ int runEmit(const EmitOptions &o) {
       return report(fn.error());
     chosen.push_back(*fn);
   }
-  Module out;
-  for (const Function *f : chosen)
-    out.functions.push_back(eliminateDeadCode(*f));
-  if (o.stage == "ir") {
-    std::cout << print(out);
-    return kSuccess;
-  }
-  if (o.stage == "dot") {
-    for (const Function &f : out.functions)
-      std::cout << printDot(f);
-    return kSuccess;
-  }
-  if (o.stage == "grad-ir") {
-    for (std::size_t i = 0; i < out.functions.size(); ++i) {
-      const Function &f = out.functions[i];
-      // A non-scalar result gets a vector-Jacobian product: a cotangent argument `seed.ct`.
-      std::cout << (i ? "\n" : "") << print(reverseMode(f, *selectArguments(f, {})));
-    }
-    return kSuccess;
-  }
-  auto jit = codegen::Jit::instance();
-  if (!jit)
-    return report(jit.error());
-  if (o.stage == "grad-llvm" || o.stage == "grad-asm") {
-    // The kernels of the reverse-mode gradients, for reading what a gradient compiles to.
-    Module grads;
-    for (const Function &f : out.functions)
-      grads.functions.push_back(
-          reverseMode(f, *selectArguments(f, {})));
-    out = std::move(grads);
-  }
-  for (const Function &f : out.functions) {
-    bool assembly = o.stage == "asm" || o.stage == "grad-asm";
-    auto text = assembly ? (*jit)->assembly(f) : (*jit)->llvmIr(f, true);
-    if (!text)
-      return report(text.error());
-    std::cout << *text;
-  }
+  auto text = emitStage(*parseStage(o.stage), chosen);
+  if (!text)
+    return report(text.error());
+  std::cout << *text;
   return kSuccess;
 }
 
@@ -384,12 +328,12 @@ int run(int argc, char **argv) {
                    "optimized LLVM IR of the kernels; asm: their host assembly; grad-llvm, "
                    "grad-asm: the same for the gradient kernels; dot: the IR as a Graphviz graph")
       ->required()
-      ->check(CLI::IsMember({"ir", "grad-ir", "llvm", "asm", "grad-llvm", "grad-asm", "dot"}));
+      ->check(CLI::IsMember(stageNames()));
   emitCmd->add_option("FILE", emit.file, "A .nabla file")->required();
   emitCmd->add_option("--fn", emit.fn, "Only this fn or model");
   emitCmd->add_option("--dim", emit.dims, "Bind a dimension, e.g. --dim d=16 (repeatable)");
 
-  CompileOptions compile;
+  AotOptions compile;
   CLI::App *compileCmd = app.add_subcommand(
       "compile", "Compile fns and models ahead of time: one object file and a C header "
                  "(docs/aot.md)");

@@ -1,18 +1,13 @@
 // `nabla repl`: define functions, evaluate them, and ask derivative questions (LANGUAGE.md §7).
 #include "tools/Repl.h"
 
-#include "codegen/Jit.h"
-#include "frontend/Parser.h"
-#include "ir/Interpreter.h"
-#include "ir/Printer.h"
-#include "ir/Differentiate.h"
-#include "passes/ForwardMode.h"
-#include "passes/ReverseMode.h"
-#include "passes/DeadCode.h"
-#include "passes/Symbolic.h"
-#include "runtime/Derivatives.h"
-#include "runtime/Json.h"
-#include "tools/Driver.h"
+#include "driver/Check.h"
+#include "driver/Derivatives.h"
+#include "driver/DerivedFunction.h"
+#include "driver/Emit.h"
+#include "driver/Json.h"
+#include "driver/Source.h"
+#include "tools/Cli.h"
 
 #include <editline/readline.h>
 #include <fmt/format.h>
@@ -96,8 +91,10 @@ public:
 
   bool load(const std::string &path) {
     auto source = readSource(path);
-    if (!source)
+    if (!source) {
+      out_ << source.error().render();
       return true;
+    }
     return define(source->text());
   }
 
@@ -136,12 +133,12 @@ private:
            << "' is not defined (define it, or ask d/dx for a derivative)\n";
       return true;
     }
-    auto r = interpret(f, {});
+    auto r = execute(Engine::Interp, f, {});
     if (!r) {
       out_ << r.error().render();
       return true;
     }
-    out_ << formatTensor(r->result) << "\n";
+    out_ << formatTensor(r->front()) << "\n";
     return true;
   }
 
@@ -155,18 +152,12 @@ private:
   // ----- derivative questions ------------------------------------------------------------------
 
   bool symbolicDiff(const std::string &expr, const std::string &var) {
-    SourceFile source("repl", expr);
-    auto parsed = parseExpression(source);
-    if (!parsed) {
-      out_ << parsed.error().render();
-      return true;
-    }
-    auto f = analyzeExpression(*parsed, source, {var});
+    auto f = expressionFunction(expr, "repl", {var});
     if (!f) {
       out_ << f.error().render();
       return true;
     }
-    auto text = printInfix(symbolicDerivative(*f, {*f->argument(var)}));
+    auto text = derivativeText(*f, {*f->argument(var)});
     out_ << (text ? *text : text.error().render()) << "\n";
     return true;
   }
@@ -215,7 +206,7 @@ private:
         std::vector<ValueId> vars{a};
         if (second)
           vars.push_back(b);
-        auto text = printInfix(symbolicDerivative(f, vars));
+        auto text = derivativeText(f, vars);
         if (!text) {
           out_ << text.error().render();
           return true;
@@ -237,7 +228,7 @@ private:
 
   bool numericGradient(const Function &f, const std::vector<ValueId> &wrt,
                        const std::vector<Tensor> &args) {
-    auto g = gradient(f, wrt, args, {}, DiffMode::Reverse);
+    auto g = gradient(f, wrt, args, {}, Derivative::Reverse);
     if (!g) {
       out_ << g.error().render();
       return true;
@@ -251,7 +242,7 @@ private:
 
   bool numericHessian(const Function &f, const std::vector<ValueId> &wrt,
                       const std::vector<Tensor> &args) {
-    auto h = hessian(f, wrt, args, {}, DiffMode::Reverse);
+    auto h = hessian(f, wrt, args, {}, Derivative::Reverse);
     if (!h) {
       out_ << h.error().render();
       return true;
@@ -268,70 +259,32 @@ private:
   }
 
   /// Each mode's gradient against a central difference, entry by entry, at the given point.
-  bool checkAt(const Function &f, const std::vector<ValueId> &wrt, std::vector<Tensor> args) {
-    std::vector<Derivatives> modes;
-    for (DiffMode m : {DiffMode::Symbolic, DiffMode::Forward, DiffMode::Reverse}) {
-      auto g = gradient(f, wrt, args, {}, m);
-      if (!g) {
-        out_ << g.error().render();
-        return true;
-      }
-      modes.push_back(std::move(*g));
+  bool checkAt(const Function &f, const std::vector<ValueId> &wrt, const std::vector<Tensor> &args) {
+    auto rows = checkAtPoint(f, wrt, args);
+    if (!rows) {
+      out_ << rows.error().render();
+      return true;
     }
-    auto all = f.arguments();
     out_ << fmt::format("{:<10} {:>14} {:>14} {:>14} {:>14}  {}\n", "argument", "symbolic",
                         "forward", "reverse", "central diff", "verdict");
-    for (std::size_t k = 0; k < wrt.size(); ++k) {
-      auto slot = static_cast<std::size_t>(std::find(all.begin(), all.end(), wrt[k]) - all.begin());
-      for (std::size_t i = 0; i < args[slot].data.size(); ++i) {
-        double x0 = args[slot].data[i], h = 1e-6 * std::max(1.0, std::fabs(x0));
-        auto at = [&](double x) {
-          args[slot].data[i] = x;
-          auto r = interpret(f, args);
-          args[slot].data[i] = x0;
-          return r ? r->result.data[0] : std::nan("");
-        };
-        double fd = (at(x0 + h) - at(x0 - h)) / (2 * h);
-        bool ok = true;
-        for (const Derivatives &d : modes)
-          ok = ok && std::fabs(d[k].value.data[i] - fd) <= 1e-5 * std::max(1.0, std::fabs(fd));
-        std::string label = f.inst(wrt[k]).stringAttr("name");
-        if (args[slot].data.size() > 1)
-          label += fmt::format("[{}]", i);
-        out_ << fmt::format("{:<10} {:>14.8g} {:>14.8g} {:>14.8g} {:>14.8g}  {}\n", label,
-                            modes[0][k].value.data[i], modes[1][k].value.data[i],
-                            modes[2][k].value.data[i], fd, ok ? "ok" : "FAIL");
-      }
-    }
+    for (const PointCheckRow &r : *rows)
+      out_ << fmt::format("{:<10} {:>14.8g} {:>14.8g} {:>14.8g} {:>14.8g}  {}\n", r.entry,
+                          r.symbolic, r.forward, r.reverse, r.central, r.passed ? "ok" : "FAIL");
     return true;
   }
 
   /// The forward values of every node, then the adjoints reverse mode gives them.
-  bool trace(const Function &source, const std::vector<Tensor> &args) {
-    Function f = eliminateDeadCode(source);
-    Function g = f;
-    Builder b(g);
-    std::vector<ValueId> identity(f.insts.size());
-    for (std::size_t i = 0; i < identity.size(); ++i)
-      identity[i] = static_cast<ValueId>(i);
-    std::vector<ValueId> args2 = f.arguments();
-    auto adjoint = pullCotangents(b, g, identity, g.result,
-                                  b.constant(1, g.typeOf(g.result).dtype), args2);
-    auto values = interpretAll(g, args);
-    if (!values) {
-      out_ << values.error().render();
+  bool trace(const Function &f, const std::vector<Tensor> &args) {
+    auto nodes = traceAdjoints(f, args);
+    if (!nodes) {
+      out_ << nodes.error().render();
       return true;
     }
     out_ << fmt::format("{:<5} {:<28} {:>16} {:>16}\n", "node", "op", "value", "adjoint");
-    for (ValueId v = 0; v < f.insts.size(); ++v) {
-      const Inst &inst = f.insts[v];
-      std::string op = std::string(mnemonic(inst.op));
-      if (inst.op == Op::Input || inst.op == Op::Param)
-        op += " " + inst.stringAttr("name");
-      for (ValueId o : inst.operands)
-        op += fmt::format(" %{}", o);
-      std::string adj = v < adjoint.size() && adjoint[v] ? formatTensor((*values)[*adjoint[v]]) : "0";
-      out_ << fmt::format("%{:<4} {:<28} {:>16} {:>16}\n", v, op, formatTensor((*values)[v]), adj);
+    for (std::size_t v = 0; v < nodes->size(); ++v) {
+      const TracedNode &n = (*nodes)[v];
+      out_ << fmt::format("%{:<4} {:<28} {:>16} {:>16}\n", v, n.op, formatTensor(n.value),
+                          n.adjoint ? formatTensor(*n.adjoint) : "0");
     }
     return true;
   }
@@ -353,22 +306,14 @@ private:
     const Function *f = function(arg);
     if (!f)
       return true;
-    Function live = eliminateDeadCode(*f);
-    if (cmd == ":ir") {
-      out_ << print(live);
-    } else if (cmd == ":dot") {
-      out_ << printDot(live);
-    } else if (cmd == ":llvm" || cmd == ":asm") {
-      auto jit = codegen::Jit::instance();
-      if (!jit) {
-        out_ << jit.error().render();
-        return true;
-      }
-      auto text = cmd == ":asm" ? (*jit)->assembly(live) : (*jit)->llvmIr(live, true);
-      out_ << (text ? *text : text.error().render());
-    } else {
+    auto stage = parseStage(cmd.substr(1));
+    if (!stage || (*stage != Stage::Ir && *stage != Stage::Dot && *stage != Stage::Llvm &&
+                   *stage != Stage::Asm)) {
       out_ << "error: unknown command '" << cmd << "' (:help lists them)\n";
+      return true;
     }
+    auto text = emitStage(*stage, {f});
+    out_ << (text ? *text : text.error().render());
     return true;
   }
 
@@ -378,22 +323,6 @@ private:
 };
 
 } // namespace
-
-std::string printDot(const Function &f) {
-  std::string out = fmt::format("digraph \"{}\" {{\n  rankdir=BT;\n  node [shape=box, fontname=monospace];\n", f.name);
-  for (ValueId v = 0; v < f.insts.size(); ++v) {
-    const Inst &inst = f.insts[v];
-    std::string label = fmt::format("%{} {}", v, mnemonic(inst.op));
-    if (inst.op == Op::Input || inst.op == Op::Param)
-      label += " " + inst.stringAttr("name");
-    label += "\\n" + inst.type.str();
-    out += fmt::format("  n{} [label=\"{}\"{}];\n", v, label,
-                       v == f.result ? ", style=bold" : "");
-    for (ValueId o : inst.operands)
-      out += fmt::format("  n{} -> n{};\n", o, v);
-  }
-  return out + "}\n";
-}
 
 int runRepl(const std::string &file) {
   Repl repl(std::cout);

@@ -1,8 +1,8 @@
 // Finite-difference verification of every derivative mode (`nabla check`), as a library call.
 #pragma once
 
-#include "ir/Function.h"
 #include "nabla/Diagnostic.h"
+#include "nabla/Nabla.h"
 
 #include <cstdint>
 #include <map>
@@ -20,8 +20,8 @@ struct CheckOptions {
   /// Arguments with at most this many entries are checked entry by entry; larger ones by a
   /// random-direction Taylor test.
   std::size_t entrywiseLimit = 64;
-  /// Run on JIT-compiled code (true) or the reference interpreter.
-  bool jit = true;
+  /// Where the function and its derivatives run.
+  Engine engine = Engine::Jit;
 };
 
 /// One verdict: one argument of one function, by one mode.
@@ -44,8 +44,8 @@ struct CheckReport {
   std::string table() const;
 };
 
-/// Checks the gradient of every fn and model of `module` (or the one named in `options`) in each
+/// Checks the gradient of every fn and model of `program` (or the one named in `options`) in each
 /// mode against central differences in f64, at seeded random inputs away from kinks.
-Expected<CheckReport> checkModule(const Module &module, const CheckOptions &options);
+Expected<CheckReport> check(const Program &program, const CheckOptions &options = {});
 
 } // namespace nabla

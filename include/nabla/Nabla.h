@@ -13,13 +13,27 @@
 namespace nabla {
 
 struct Function;
+struct CheckOptions;
+struct CheckReport;
 
-/// What to compile for a function.
+/// A derivative of a function: what a kernel computes beside the value, or how a numeric
+/// derivative is taken. The one name for this choice across the CLI, the REPL, `nabla check` and
+/// both APIs.
 enum class Derivative {
-  None,    // the value (and a model's outputs)
-  Reverse, // value, outputs, then the gradient w.r.t. each differentiated argument
-  Forward, // value, outputs, then the tangent of the value (tangent arguments follow the args)
+  None,     // the value (and a model's outputs)
+  Reverse,  // value, outputs, then the gradient w.r.t. each differentiated argument (adjoints)
+  Forward,  // value, outputs, then the tangent of the value (tangent arguments follow the args)
+  Symbolic, // like Reverse, built as simplified derivative expressions (what `nabla diff` prints)
 };
+
+/// "none", "reverse", "forward", "symbolic".
+const char *derivativeName(Derivative d);
+
+/// Where a function runs: the reference interpreter (exact, slow) or JIT-compiled native code.
+enum class Engine { Interp, Jit };
+
+/// "interp" or "jit".
+const char *engineName(Engine e);
 
 /// One argument or result of a compiled function: its name, element type and shape, with
 /// dimension names for sizes bound at call time.
@@ -82,6 +96,7 @@ public:
   ~Program();
 
 private:
+  friend Expected<CheckReport> check(const Program &program, const CheckOptions &options);
   Program();
   struct State;
   std::unique_ptr<State> state_;

@@ -1,5 +1,5 @@
 // JSON input and output of tensors.
-#include "runtime/Json.h"
+#include "driver/Json.h"
 
 #include <fmt/format.h>
 
@@ -147,7 +147,7 @@ Json tensorToJson(const Tensor &t) {
   return level.empty() ? Json::array() : level[0];
 }
 
-std::variant<Tensor, std::string> tensorFromJson(const Json &value, DType dtype) {
+Expected<Tensor> tensorFromJson(const Json &value, DType dtype) {
   // The shape is read along the first entries; every sub-array must then agree with it.
   std::vector<std::int64_t> shape;
   const Json *probe = &value;
@@ -184,7 +184,7 @@ std::variant<Tensor, std::string> tensorFromJson(const Json &value, DType dtype)
     return true;
   };
   if (!walk(value, 0))
-    return error;
+    return makeDiagnostic(error);
   return t;
 }
 
@@ -251,9 +251,10 @@ Expected<std::vector<Tensor>> collectArguments(const Function &f,
       return makeDiagnostic(fmt::format("{}: missing {} '{}' of type {} for '{}'", origin, role,
                                         name, arg.type.str(), f.name));
     auto t = tensorFromJson(it->second, arg.type.dtype);
-    if (auto *err = std::get_if<std::string>(&t))
-      return makeDiagnostic(fmt::format("{}: entry '{}': {}", origin, name, *err));
-    Tensor &tensor = std::get<Tensor>(t);
+    if (!t)
+      return makeDiagnostic(
+          fmt::format("{}: entry '{}': {}", origin, name, t.error().list.front().message));
+    Tensor &tensor = *t;
     auto want = concreteShape(arg.type.shape, dims);
     if (tensor.rank() != arg.type.rank() || (want && *want != tensor.shape))
       return makeDiagnostic(fmt::format(

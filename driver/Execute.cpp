@@ -1,5 +1,5 @@
 // Engines: the interpreter, and compiled kernels fed with typed buffers.
-#include "runtime/Execute.h"
+#include "driver/Execute.h"
 
 #include "codegen/Jit.h"
 #include "codegen/Lowering.h"
@@ -103,10 +103,7 @@ Expected<std::vector<Tensor>> runJit(const Function &f, const std::vector<Tensor
   auto dims = bindDimensions(f, args, given);
   if (!dims)
     return dims.takeError();
-  auto jit = codegen::Jit::instance();
-  if (!jit)
-    return jit.takeError();
-  auto kernel = (*jit)->compile(f);
+  auto kernel = jitKernel(f);
   if (!kernel)
     return kernel.takeError();
 
@@ -150,6 +147,13 @@ Expected<std::vector<Tensor>> runJit(const Function &f, const std::vector<Tensor
 } // namespace
 
 const char *engineName(Engine e) { return e == Engine::Jit ? "jit" : "interp"; }
+
+Expected<codegen::Kernel> jitKernel(const Function &f) {
+  auto jit = codegen::Jit::instance();
+  if (!jit)
+    return jit.takeError();
+  return (*jit)->compile(f);
+}
 
 Expected<std::vector<Tensor>> execute(Engine engine, const Function &f,
                                       const std::vector<Tensor> &args, const DimBinding &dims) {

@@ -31,7 +31,7 @@ Json jsonNumber(double v, DType dtype = DType::F64);
 Json tensorToJson(const Tensor &t);
 
 /// Reads nested arrays of numbers into a tensor of `dtype`; the error says what is wrong.
-std::variant<Tensor, std::string> tensorFromJson(const Json &value, DType dtype);
+Expected<Tensor> tensorFromJson(const Json &value, DType dtype);
 
 /// Parses `x=1, y=2, w=[1, 2]` (values are JSON) into named values.
 Expected<std::map<std::string, Json>> parseAssignments(const std::string &text);

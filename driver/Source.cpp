@@ -1,34 +1,26 @@
-// Shared plumbing of the `nabla` subcommands.
-#include "tools/Driver.h"
+// Reading, checking and writing files for every way into nabla.
+#include "driver/Source.h"
+
+#include "frontend/Parser.h"
 
 #include <fmt/format.h>
 
-#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <iostream>
 #include <sstream>
 
-namespace nabla::tools {
+namespace nabla {
 
-int report(const Diagnostics &d) {
-  std::cerr << d.render();
-  return kBadInput;
-}
-
-int report(const Diagnostic &d) { return report(Diagnostics{{d}}); }
-
-std::optional<SourceFile> readSource(const std::string &path) {
+Expected<SourceFile> readSource(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    report(makeDiagnostic(fmt::format("cannot read '{}': {}", path, std::strerror(errno))));
-    return std::nullopt;
-  }
+  if (!in)
+    return makeDiagnostic(fmt::format("cannot read '{}': {}", path, std::strerror(errno)));
   std::ostringstream text;
   text << in.rdbuf();
   return SourceFile(path, text.str());
@@ -58,7 +50,7 @@ Expected<std::map<std::string, std::int64_t>> parseDims(const std::vector<std::s
 Expected<Module> loadModule(const std::string &path, const SemaOptions &options) {
   auto source = readSource(path);
   if (!source)
-    return Diagnostics{}; // already reported
+    return source.takeError();
   return compileSource(*source, options);
 }
 
@@ -92,17 +84,33 @@ Expected<const Function *> selectFunction(const Module &m, const std::string &na
                                     known.empty() ? "none" : known));
 }
 
-std::optional<std::string> writeFileAtomically(const std::string &path, const std::string &text) {
+Expected<Function> expressionFunction(const std::string &expression,
+                                      const std::string &sourceName,
+                                      const std::vector<std::string> &variables) {
+  SourceFile source(sourceName, expression);
+  auto expr = parseExpression(source);
+  if (!expr)
+    return expr.takeError();
+  for (const std::string &v : variables)
+    if (isBuiltinName(v) || v.empty() ||
+        v.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+            std::string::npos ||
+        std::isdigit(static_cast<unsigned char>(v[0])))
+      return makeDiagnostic(fmt::format("'{}' is not a variable name", v));
+  return analyzeExpression(*expr, source, variables);
+}
+
+Expected<void> writeFileAtomically(const std::string &path, const std::string &text) {
   return writeFilesAtomically({{path, text}});
 }
 
-std::optional<std::string>
+Expected<void>
 writeFilesAtomically(const std::vector<std::pair<std::string, std::string>> &files) {
   std::vector<std::string> written;
   auto fail = [&](std::string message) {
     for (const std::string &tmp : written)
       std::remove(tmp.c_str());
-    return std::optional<std::string>(std::move(message));
+    return Expected<void>(makeDiagnostic(std::move(message)));
   };
   for (const auto &[path, text] : files) {
     // A rename over a directory fails: find that out before anything is replaced.
@@ -125,30 +133,7 @@ writeFilesAtomically(const std::vector<std::pair<std::string, std::string>> &fil
       written.erase(written.begin(), written.begin() + static_cast<std::ptrdiff_t>(i));
       return fail(fmt::format("cannot write '{}': {}", files[i].first, err));
     }
-  return std::nullopt;
+  return {};
 }
 
-int runWithLargeStack(const std::function<int()> &body) {
-  struct Job {
-    const std::function<int()> *body;
-    int result = kBadInput;
-  } job{&body};
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, std::size_t{1} << 30); // reserved, not committed
-  pthread_t thread;
-  auto trampoline = [](void *p) -> void * {
-    auto *j = static_cast<Job *>(p);
-    j->result = (*j->body)();
-    return nullptr;
-  };
-  if (pthread_create(&thread, &attr, trampoline, &job) != 0) {
-    pthread_attr_destroy(&attr);
-    return body(); // no big stack to be had: run on this one
-  }
-  pthread_join(thread, nullptr);
-  pthread_attr_destroy(&attr);
-  return job.result;
-}
-
-} // namespace nabla::tools
+} // namespace nabla

@@ -1,11 +1,12 @@
 // Gradients, Jacobians and Hessians at a point: derivative functions built by the passes, then
 // evaluated by the reference interpreter over basis directions.
-#include "runtime/Derivatives.h"
+#include "driver/Derivatives.h"
 
+#include "driver/DerivedFunction.h"
+#include "ir/Builder.h"
 #include "ir/Differentiate.h"
+#include "passes/DeadCode.h"
 #include "passes/ForwardMode.h"
-#include "passes/ReverseMode.h"
-#include "passes/Symbolic.h"
 
 #include <fmt/format.h>
 
@@ -146,50 +147,46 @@ forwardBlocks(Engine engine, const Function &f, const std::vector<ValueId> &wrt,
   return blocks;
 }
 
-} // namespace
-
-const char *diffModeName(DiffMode m) {
-  switch (m) {
-  case DiffMode::Symbolic:
-    return "symbolic";
-  case DiffMode::Forward:
-    return "forward";
-  case DiffMode::Reverse:
-    return "reverse";
-  }
-  return "?";
+Diagnostic noMode() {
+  return makeDiagnostic("a numeric derivative needs a mode: symbolic, forward or reverse");
 }
+
+} // namespace
 
 Expected<Derivatives> gradient(const Function &f, const std::vector<ValueId> &wrt,
                                const std::vector<Tensor> &args, const DimBinding &dims,
-                               DiffMode mode, Engine engine) {
+                               Derivative mode, Engine engine) {
   if (!f.typeOf(f.result).isScalar())
     return makeDiagnostic(fmt::format("the gradient needs a scalar value, but '{}' returns {}; "
                                       "use the Jacobian",
                                       f.name, f.typeOf(f.result).str()));
   switch (mode) {
-  case DiffMode::Reverse:
-  case DiffMode::Symbolic: {
-    Function g = mode == DiffMode::Reverse ? reverseMode(f, wrt) : symbolicGradient(f, wrt);
+  case Derivative::None:
+    break;
+  case Derivative::Reverse:
+  case Derivative::Symbolic: {
+    Function g = gradientFunction(f, wrt, mode);
     auto grads = namedResults(engine, g, args, dims, OutputRole::Gradient);
     if (!grads)
       return grads.takeError();
     return named(f, wrt, std::move(*grads));
   }
-  case DiffMode::Forward: {
+  case Derivative::Forward: {
     auto blocks = forwardBlocks(engine, f, wrt, args, dims, "t");
     if (!blocks)
       return blocks.takeError();
     return named(f, wrt, std::move((*blocks)[0]));
   }
   }
-  return makeDiagnostic("unknown differentiation mode");
+  return noMode();
 }
 
 Expected<Derivatives> jacobian(const Function &f, const std::vector<ValueId> &wrt,
                                const std::vector<Tensor> &args, const DimBinding &dims,
-                               DiffMode mode, Engine engine) {
-  if (mode == DiffMode::Forward) {
+                               Derivative mode, Engine engine) {
+  if (mode == Derivative::None)
+    return noMode();
+  if (mode == Derivative::Forward) {
     auto blocks = forwardBlocks(engine, f, wrt, args, dims, "t");
     if (!blocks)
       return blocks.takeError();
@@ -205,7 +202,7 @@ Expected<Derivatives> jacobian(const Function &f, const std::vector<ValueId> &wr
   std::vector<Tensor> blocks;
   for (const Tensor &in : inputs)
     blocks.push_back(jacobianBlock(*value, in));
-  Function g = mode == DiffMode::Reverse ? reverseMode(f, wrt) : symbolicGradient(f, wrt);
+  Function g = gradientFunction(f, wrt, mode);
   for (std::int64_t i = 0; i < entries(*value); ++i) {
     std::vector<Tensor> full = args;
     Tensor seed = zerosLike(*value);
@@ -223,15 +220,17 @@ Expected<Derivatives> jacobian(const Function &f, const std::vector<ValueId> &wr
 
 Expected<std::vector<HessianBlock>> hessian(const Function &f, const std::vector<ValueId> &wrt,
                                             const std::vector<Tensor> &args,
-                                            const DimBinding &dims, DiffMode mode,
+                                            const DimBinding &dims, Derivative mode,
                                             Engine engine) {
+  if (mode == Derivative::None)
+    return noMode();
   if (!f.typeOf(f.result).isScalar())
     return makeDiagnostic(fmt::format("the Hessian needs a scalar value, but '{}' returns {}",
                                       f.name, f.typeOf(f.result).str()));
   // The gradient as a function, by the chosen mode, then forward mode over it. Forward over
   // forward differentiates the one-direction JVP, whose tangent argument then picks the row.
   std::vector<HessianBlock> out;
-  if (mode == DiffMode::Forward) {
+  if (mode == Derivative::Forward) {
     Function inner = forwardMode(f, wrt, 1, "u");
     std::vector<Tensor> inputs = wrtValues(f, wrt, args);
     for (std::size_t a = 0; a < wrt.size(); ++a) {
@@ -265,7 +264,7 @@ Expected<std::vector<HessianBlock>> hessian(const Function &f, const std::vector
       }
     return out;
   }
-  Function g = mode == DiffMode::Reverse ? reverseMode(f, wrt) : symbolicGradient(f, wrt);
+  Function g = gradientFunction(f, wrt, mode);
   auto blocks = forwardBlocks(engine, g, sameArguments(f, wrt, g), args, dims, "t");
   if (!blocks)
     return blocks.takeError();
@@ -281,8 +280,10 @@ Expected<std::vector<HessianBlock>> hessian(const Function &f, const std::vector
 Expected<Derivatives> hessianVectorProduct(const Function &f, const std::vector<ValueId> &wrt,
                                            const std::vector<Tensor> &args,
                                            const std::vector<Tensor> &direction,
-                                           const DimBinding &dims, DiffMode mode,
+                                           const DimBinding &dims, Derivative mode,
                                            Engine engine) {
+  if (mode == Derivative::None)
+    return noMode();
   if (!f.typeOf(f.result).isScalar())
     return makeDiagnostic(fmt::format("a Hessian-vector product needs a scalar value, but '{}' "
                                       "returns {}",
@@ -291,10 +292,9 @@ Expected<Derivatives> hessianVectorProduct(const Function &f, const std::vector<
     return makeDiagnostic(fmt::format("the direction needs {} tensors, one per argument, got {}",
                                       wrt.size(), direction.size()));
   // Forward over the gradient: the tangent of each gradient output along v is (H v) for it.
-  Function g = mode == DiffMode::Symbolic ? symbolicGradient(f, wrt)
-               : mode == DiffMode::Forward ? forwardMode(f, wrt, 1, "u")
-                                           : reverseMode(f, wrt);
-  if (mode == DiffMode::Forward) {
+  Function g = mode == Derivative::Forward ? forwardMode(f, wrt, 1, "u")
+                                           : gradientFunction(f, wrt, mode);
+  if (mode == Derivative::Forward) {
     // Forward over forward: H v = the gradient of (grad f . v), one row per basis direction of
     // the inner tangent; the Hessian is symmetric, so its rows are (H v) for inner tangent v.
     std::vector<Tensor> full = args;
@@ -315,6 +315,38 @@ Expected<Derivatives> hessianVectorProduct(const Function &f, const std::vector<
   std::size_t first = tangents->size() - wrt.size();
   std::vector<Tensor> hv(tangents->begin() + static_cast<std::ptrdiff_t>(first), tangents->end());
   return named(f, wrt, std::move(hv));
+}
+
+Expected<std::vector<TracedNode>> traceAdjoints(const Function &source,
+                                                const std::vector<Tensor> &args) {
+  Function f = eliminateDeadCode(source);
+  // The adjoints are appended to f itself, so that one interpretation gives values and adjoints.
+  Function g = f;
+  Builder b(g);
+  std::vector<ValueId> identity(f.insts.size());
+  for (std::size_t i = 0; i < identity.size(); ++i)
+    identity[i] = static_cast<ValueId>(i);
+  std::vector<ValueId> all = f.arguments();
+  auto adjoint =
+      pullCotangents(b, g, identity, g.result, b.constant(1, g.typeOf(g.result).dtype), all);
+  auto values = interpretAll(g, args);
+  if (!values)
+    return values.takeError();
+  std::vector<TracedNode> nodes;
+  for (ValueId v = 0; v < f.insts.size(); ++v) {
+    const Inst &inst = f.insts[v];
+    TracedNode node;
+    node.op = std::string(mnemonic(inst.op));
+    if (inst.op == Op::Input || inst.op == Op::Param)
+      node.op += " " + inst.stringAttr("name");
+    for (ValueId o : inst.operands)
+      node.op += fmt::format(" %{}", o);
+    node.value = (*values)[v];
+    if (v < adjoint.size() && adjoint[v])
+      node.adjoint = (*values)[*adjoint[v]];
+    nodes.push_back(std::move(node));
+  }
+  return nodes;
 }
 
 } // namespace nabla

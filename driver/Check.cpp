@@ -1,15 +1,14 @@
 // `nabla check`: every mode's gradient against central finite differences, at seeded random
 // inputs. Small arguments entry by entry; large ones by a random-direction Taylor test.
-#include "nabla/Check.h"
+#include "driver/Check.h"
 
+#include "driver/Derivatives.h"
+#include "driver/Execute.h"
 #include "ir/Builder.h"
-#include "ir/Interpreter.h"
 #include "ir/Differentiate.h"
-#include "passes/ForwardMode.h"
-#include "passes/ReverseMode.h"
+#include "ir/Interpreter.h"
 #include "passes/CastFloat.h"
-#include "runtime/Derivatives.h"
-#include "runtime/Execute.h"
+#include "passes/ForwardMode.h"
 
 #include <fmt/format.h>
 
@@ -22,6 +21,7 @@ namespace {
 
 constexpr int kDefaultRuntimeDim = 3;
 constexpr int kAttempts = 6;
+constexpr Derivative kModes[] = {Derivative::Symbolic, Derivative::Forward, Derivative::Reverse};
 
 /// A scalar to check: `f` itself, or <c, f(x)> for a fixed random c when f's value is a tensor.
 Function scalarized(const Function &f) {
@@ -100,11 +100,9 @@ struct Sampler {
   }
 };
 
-/// The engine of the check in progress (the check runs on one thread).
-thread_local Engine checkEngine = Engine::Jit;
-
-double valueAt(const Function &f, const std::vector<Tensor> &args, const DimBinding &dims) {
-  auto r = execute(checkEngine, f, args, dims);
+double valueAt(Engine engine, const Function &f, const std::vector<Tensor> &args,
+               const DimBinding &dims) {
+  auto r = execute(engine, f, args, dims);
   if (!r)
     return std::nan("");
   return (*r)[0].data[0];
@@ -122,7 +120,7 @@ struct Reference {
   std::vector<double> fdCoarse; // the same with a doubled step, to detect nearby kinks
 };
 
-Reference entrywise(const Function &f, std::vector<Tensor> args, std::size_t slot,
+Reference entrywise(Engine engine, const Function &f, std::vector<Tensor> args, std::size_t slot,
                     const DimBinding &dims) {
   Reference r;
   Tensor &x = args[slot];
@@ -131,9 +129,9 @@ Reference entrywise(const Function &f, std::vector<Tensor> args, std::size_t slo
     double h = 1e-6 * std::max(1.0, std::fabs(x0));
     auto diff = [&](double step) {
       x.data[i] = x0 + step;
-      double up = valueAt(f, args, dims);
+      double up = valueAt(engine, f, args, dims);
       x.data[i] = x0 - step;
-      double down = valueAt(f, args, dims);
+      double down = valueAt(engine, f, args, dims);
       x.data[i] = x0;
       return (up - down) / (2 * step);
     };
@@ -155,14 +153,14 @@ struct TaylorResult {
 
 /// Taylor test along `v`: e(h) = |f(x + h v) - f(x) - h g.v| must shrink like h^2; and g.v
 /// against a central difference.
-TaylorResult taylor(const Function &f, std::vector<Tensor> args, std::size_t slot,
-                                 const Tensor &v, double directional, const DimBinding &dims) {
+TaylorResult taylor(Engine engine, const Function &f, std::vector<Tensor> args, std::size_t slot,
+                    const Tensor &v, double directional, const DimBinding &dims) {
   Tensor x0 = args[slot];
-  double f0 = valueAt(f, args, dims);
+  double f0 = valueAt(engine, f, args, dims);
   auto at = [&](double h) {
     for (std::size_t i = 0; i < x0.data.size(); ++i)
       args[slot].data[i] = x0.data[i] + h * v.data[i];
-    return valueAt(f, args, dims);
+    return valueAt(engine, f, args, dims);
   };
   double noise = 1e-12 * std::max(1.0, std::fabs(f0));
   std::vector<double> orders;
@@ -218,7 +216,7 @@ std::string CheckReport::table() const {
 Expected<CheckReport> checkModule(const Module &module, const CheckOptions &options) {
   CheckReport report;
   bool found = false;
-  checkEngine = options.jit ? Engine::Jit : Engine::Interp;
+  const Engine engine = options.engine;
   for (const Function &original : module.functions) {
     if (!options.function.empty() && original.name != options.function)
       continue;
@@ -255,7 +253,7 @@ Expected<CheckReport> checkModule(const Module &module, const CheckOptions &opti
                                             f.typeOf(a).str()));
         args.push_back(sampler.draw(f, a, *shape, bounds));
       }
-      if (!std::isfinite(valueAt(f, args, dims))) {
+      if (!std::isfinite(valueAt(engine, f, args, dims))) {
         trouble = "the value is not finite at the sampled inputs";
         continue;
       }
@@ -263,7 +261,7 @@ Expected<CheckReport> checkModule(const Module &module, const CheckOptions &opti
         std::size_t slot = argumentIndex(f, w);
         if (args[slot].data.size() > options.entrywiseLimit)
           continue;
-        Reference r = entrywise(f, args, slot, dims);
+        Reference r = entrywise(engine, f, args, slot, dims);
         for (std::size_t i = 0; i < r.fd.size(); ++i)
           if (!std::isfinite(r.fd[i]) ||
               std::fabs(r.fd[i] - r.fdCoarse[i]) > 1e-4 * std::max(1.0, std::fabs(r.fd[i])))
@@ -278,21 +276,21 @@ Expected<CheckReport> checkModule(const Module &module, const CheckOptions &opti
                                         "draws)",
                                         f.name, trouble, kAttempts));
 
-    for (DiffMode mode : {DiffMode::Symbolic, DiffMode::Forward, DiffMode::Reverse}) {
+    for (Derivative mode : kModes) {
       // Small arguments: the full gradient, entry by entry.
       std::vector<ValueId> small;
       for (ValueId w : wrt)
         if (references.count(w))
           small.push_back(w);
       if (!small.empty()) {
-        auto grads = gradient(f, small, args, dims, mode, checkEngine);
+        auto grads = gradient(f, small, args, dims, mode, engine);
         if (!grads)
           return grads.takeError();
         for (std::size_t k = 0; k < small.size(); ++k) {
           CheckRow row;
           row.function = original.name;
           row.argument = f.inst(small[k]).stringAttr("name");
-          row.mode = diffModeName(mode);
+          row.mode = derivativeName(mode);
           row.method = "entrywise";
           row.passed = true;
           const Reference &ref = references[small[k]];
@@ -325,28 +323,28 @@ Expected<CheckReport> checkModule(const Module &module, const CheckOptions &opti
         for (double &x : v.data)
           x /= std::sqrt(norm);
         double directional = 0;
-        if (mode == DiffMode::Forward) {
+        if (mode == Derivative::Forward) {
           Function jvp = forwardMode(f, std::vector<ValueId>{w}, 1);
           std::vector<Tensor> full = args;
           full.push_back(v);
-          auto values = execute(checkEngine, jvp, full, dims);
+          auto values = execute(engine, jvp, full, dims);
           if (!values)
             return values.takeError();
           for (std::size_t i = 0; i < jvp.outputs.size(); ++i)
             if (jvp.outputs[i].role == OutputRole::Tangent && jvp.outputs[i].name == "t0")
               directional = (*values)[i + 1].data[0];
         } else {
-          auto grads = gradient(f, {w}, args, dims, mode, checkEngine);
+          auto grads = gradient(f, {w}, args, dims, mode, engine);
           if (!grads)
             return grads.takeError();
           for (std::size_t i = 0; i < v.data.size(); ++i)
             directional += (*grads)[0].value.data[i] * v.data[i];
         }
-        TaylorResult t = taylor(f, args, slot, v, directional, dims);
+        TaylorResult t = taylor(engine, f, args, slot, v, directional, dims);
         CheckRow row;
         row.function = original.name;
         row.argument = f.inst(w).stringAttr("name");
-        row.mode = diffModeName(mode);
+        row.mode = derivativeName(mode);
         row.method = "taylor";
         row.maxAbsError = t.absError;
         row.maxRelError = t.relError;
@@ -359,6 +357,37 @@ Expected<CheckReport> checkModule(const Module &module, const CheckOptions &opti
   if (!found)
     return makeDiagnostic(fmt::format("no fn or model named '{}'", options.function));
   return report;
+}
+
+Expected<std::vector<PointCheckRow>> checkAtPoint(const Function &f,
+                                                  const std::vector<ValueId> &wrt,
+                                                  const std::vector<Tensor> &args) {
+  std::vector<Derivatives> modes;
+  for (Derivative mode : kModes) {
+    auto g = gradient(f, wrt, args, {}, mode);
+    if (!g)
+      return g.takeError();
+    modes.push_back(std::move(*g));
+  }
+  std::vector<PointCheckRow> rows;
+  for (std::size_t k = 0; k < wrt.size(); ++k) {
+    std::size_t slot = argumentIndex(f, wrt[k]);
+    Reference reference = entrywise(Engine::Interp, f, args, slot, {});
+    for (std::size_t i = 0; i < reference.fd.size(); ++i) {
+      PointCheckRow row;
+      row.entry = f.inst(wrt[k]).stringAttr("name");
+      if (reference.fd.size() > 1)
+        row.entry += fmt::format("[{}]", i);
+      row.symbolic = modes[0][k].value.data[i];
+      row.forward = modes[1][k].value.data[i];
+      row.reverse = modes[2][k].value.data[i];
+      row.central = reference.fd[i];
+      row.passed = closeEnough(row.symbolic, row.central) &&
+                   closeEnough(row.forward, row.central) && closeEnough(row.reverse, row.central);
+      rows.push_back(std::move(row));
+    }
+  }
+  return rows;
 }
 
 } // namespace nabla

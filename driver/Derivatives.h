@@ -5,17 +5,14 @@
 #include "ir/Function.h"
 #include "ir/Interpreter.h"
 #include "ir/Tensor.h"
-#include "runtime/Execute.h"
+#include "driver/Execute.h"
 #include "nabla/Diagnostic.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace nabla {
-
-enum class DiffMode { Symbolic, Forward, Reverse };
-
-const char *diffModeName(DiffMode m);
 
 struct NamedTensor {
   std::string name;
@@ -35,19 +32,19 @@ struct HessianBlock {
 /// The gradient of a scalar-valued `f` w.r.t. `wrt` (argument values of `f`).
 Expected<Derivatives> gradient(const Function &f, const std::vector<ValueId> &wrt,
                                const std::vector<Tensor> &args, const DimBinding &dims,
-                               DiffMode mode, Engine engine = Engine::Interp);
+                               Derivative mode, Engine engine = Engine::Interp);
 
 /// The Jacobian of `f`'s value w.r.t. each of `wrt`: forward mode sweeps input directions,
 /// reverse mode sweeps output cotangents.
 Expected<Derivatives> jacobian(const Function &f, const std::vector<ValueId> &wrt,
                                const std::vector<Tensor> &args, const DimBinding &dims,
-                               DiffMode mode, Engine engine = Engine::Interp);
+                               Derivative mode, Engine engine = Engine::Interp);
 
 /// The Hessian of a scalar-valued `f`, every block H[a][b] for a, b in `wrt`, by forward mode over
 /// the gradient that `mode` computes.
 Expected<std::vector<HessianBlock>> hessian(const Function &f, const std::vector<ValueId> &wrt,
                                             const std::vector<Tensor> &args,
-                                            const DimBinding &dims, DiffMode mode,
+                                            const DimBinding &dims, Derivative mode,
                                             Engine engine = Engine::Interp);
 
 /// The Hessian-vector product H v of a scalar-valued `f`, for a direction `v` (one tensor per
@@ -55,7 +52,19 @@ Expected<std::vector<HessianBlock>> hessian(const Function &f, const std::vector
 Expected<Derivatives> hessianVectorProduct(const Function &f, const std::vector<ValueId> &wrt,
                                            const std::vector<Tensor> &args,
                                            const std::vector<Tensor> &direction,
-                                           const DimBinding &dims, DiffMode mode,
+                                           const DimBinding &dims, Derivative mode,
                                            Engine engine = Engine::Interp);
+
+/// One instruction of a function at a point: its value and the adjoint reverse mode gives it.
+struct TracedNode {
+  std::string op;                 // "mul %1 %2", "input x"
+  Tensor value;
+  std::optional<Tensor> adjoint;  // nullopt: zero (the node does not reach the value)
+};
+
+/// Every live instruction of a scalar-valued `f` at `args`, in order, with the adjoints of one
+/// reverse sweep from the value (the REPL's `trace f at x=1`).
+Expected<std::vector<TracedNode>> traceAdjoints(const Function &f,
+                                                const std::vector<Tensor> &args);
 
 } // namespace nabla
