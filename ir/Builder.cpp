@@ -181,23 +181,21 @@ ValueId Builder::binary(Op op, ValueId a, ValueId b) {
     a = broadcast(a, *shape);
     b = broadcast(b, *shape);
   }
+  // Identities with a constant operand; any other binary op is emitted as it is.
   auto ca = constantValue(a), cb = constantValue(b);
-  switch (op) {
-  case Op::Add:
+  if (op == Op::Add) {
     if (ca == 0.0)
       return b;
     if (cb == 0.0)
       return a;
-    break;
-  case Op::Sub:
+  } else if (op == Op::Sub) {
     if (cb == 0.0)
       return a;
     if (ca == 0.0)
       return neg(b);
     if (a == b)
       return constantLike(0, typeOf(a));
-    break;
-  case Op::Mul:
+  } else if (op == Op::Mul) {
     if (ca == 1.0)
       return b;
     if (cb == 1.0)
@@ -210,21 +208,16 @@ ValueId Builder::binary(Op op, ValueId a, ValueId b) {
       return neg(b);
     if (cb == -1.0)
       return neg(a);
-    break;
-  case Op::Div:
+  } else if (op == Op::Div) {
     if (cb == 1.0)
       return a;
     if (ca == 0.0)
       return a;
-    break;
-  case Op::Pow:
+  } else if (op == Op::Pow) {
     if (cb == 1.0)
       return a;
     if (cb == 0.0)
       return constantLike(1, typeOf(a));
-    break;
-  default:
-    break;
   }
   return emit(op, {a, b});
 }

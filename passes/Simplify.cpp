@@ -23,25 +23,24 @@ public:
 
   /// The simplified form of `inst` (operands already in the new function).
   ValueId rewrite(const Inst &inst) {
+    // A handful of ops have algebraic rules; every other op is re-emitted as it is (the
+    // builder still folds constants and shares equal values).
     const auto &o = inst.operands;
-    switch (inst.op) {
-    case Op::Add:
+    if (inst.op == Op::Add)
       return add(o[0], o[1]);
-    case Op::Sub:
+    if (inst.op == Op::Sub)
       return sub(o[0], o[1]);
-    case Op::Mul:
+    if (inst.op == Op::Mul)
       return mul(o[0], o[1]);
-    case Op::Div:
+    if (inst.op == Op::Div)
       return div(o[0], o[1]);
-    case Op::Neg:
+    if (inst.op == Op::Neg)
       return neg(o[0]);
-    case Op::Pow:
+    if (inst.op == Op::Pow)
       return pow(o[0], o[1]);
-    case Op::Select:
+    if (inst.op == Op::Select)
       return select(o[0], o[1], o[2], inst);
-    default:
-      return b_.emit(inst.op, inst.operands, inst.attrs, inst.type);
-    }
+    return b_.emit(inst.op, inst.operands, inst.attrs, inst.type);
   }
 
 private:
