@@ -1,4 +1,5 @@
 // The `nabla` command line: the subcommands of LANGUAGE.md §6, parsed with CLI11.
+#include "frontend/InfixPrinter.h"
 #include "frontend/Parser.h"
 #include "ir/Interpreter.h"
 #include "ir/Printer.h"

@@ -2,6 +2,7 @@
 #include "tools/Repl.h"
 
 #include "codegen/Jit.h"
+#include "frontend/InfixPrinter.h"
 #include "frontend/Parser.h"
 #include "ir/Interpreter.h"
 #include "ir/Printer.h"
