@@ -1,6 +1,7 @@
 // Driven by the op table: every op has all its rules, and every differentiable op's derivative
 // rules pass the dot-product identity <J t, c> = <t, J^T c> and agree with finite differences
 // (and with each other in all three modes), entry by entry, on random inputs of suitable shapes.
+#include "frontend/InfixPrinter.h"
 #include "frontend/Sema.h"
 #include "ir/Builder.h"
 #include "ir/Interpreter.h"

@@ -3,6 +3,7 @@
 // with each other and with central differences, and (scalar programs) every printed symbolic
 // derivative parses back and evaluates to the same numbers. Set NABLA_SEED to choose the first
 // program's seed (a failure prints the seed that reproduces it as the first program).
+#include "frontend/InfixPrinter.h"
 #include "frontend/Sema.h"
 #include "ir/Interpreter.h"
 #include "ir/Differentiate.h"
