@@ -5,6 +5,7 @@
 #include "passes/DeadCode.h"
 #include "passes/ForwardMode.h"
 #include "passes/ReverseMode.h"
+#include "frontend/InfixPrinter.h"
 #include "passes/Symbolic.h"
 
 #include <fmt/format.h>
