@@ -323,10 +323,8 @@ Expected<std::vector<TracedNode>> traceAdjoints(const Function &source,
   // The adjoints are appended to f itself, so that one interpretation gives values and adjoints.
   Function g = f;
   Builder b(g);
-  std::vector<ValueId> identity(f.insts.size());
-  for (std::size_t i = 0; i < identity.size(); ++i)
-    identity[i] = static_cast<ValueId>(i);
   std::vector<ValueId> all = f.arguments();
+  std::vector<ValueId> identity = identityMap(g.insts.size());
   auto adjoint =
       pullCotangents(b, g, identity, g.result, b.constant(1, g.typeOf(g.result).dtype), all);
   auto values = interpretAll(g, args);

@@ -278,12 +278,6 @@ SVal expandDiff(Sema &s, BuiltinCall &c) {
     s.fail(call.range,
            fmt::format("cannot differentiate {} with respect to {}", yt.str(), xt.str()));
   Function &f = s.function();
-  std::vector<ValueId> identity(f.insts.size());
-  auto renumber = [&] {
-    identity.resize(f.insts.size());
-    for (std::size_t i = 0; i < identity.size(); ++i)
-      identity[i] = static_cast<ValueId>(i);
-  };
   if (!xt.isScalar()) {
     if (!yt.isScalar())
       s.fail(call.range,
@@ -292,16 +286,15 @@ SVal expandDiff(Sema &s, BuiltinCall &c) {
                          yt.str(), xt.str()));
     if (order != 1)
       s.fail(c.expr(2).range, "higher derivatives need a scalar variable");
-    renumber();
     std::vector<ValueId> wrt{x};
+    std::vector<ValueId> identity = identityMap(f.insts.size());
     auto adjoint = pullCotangents(b, f, identity, y, b.constant(1, yt.dtype), wrt);
     return Val{x < adjoint.size() && adjoint[x] ? *adjoint[x] : b.constantLike(0, xt)};
   }
   for (std::int64_t k = 0; k < order; ++k) {
     std::size_t end = f.insts.size();
-    renumber();
     std::map<ValueId, ValueId> seeds{{x, b.constant(1, xt.dtype)}};
-    auto tangent = pushTangents(b, f, identity, seeds, end);
+    auto tangent = pushTangents(b, f, identityMap(end), seeds, end);
     y = tangent[y] ? *tangent[y] : b.constantLike(0, b.typeOf(y));
   }
   return Val{y};

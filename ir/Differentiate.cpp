@@ -59,6 +59,13 @@ std::vector<bool> activeValues(const Function &f, std::span<const ValueId> wrt,
   return active;
 }
 
+std::vector<ValueId> identityMap(std::size_t n) {
+  std::vector<ValueId> map(n);
+  for (std::size_t i = 0; i < n; ++i)
+    map[i] = static_cast<ValueId>(i);
+  return map;
+}
+
 std::vector<MaybeValue> pushTangents(Builder &b, const Function &source,
                                      const std::vector<ValueId> &map,
                                      const std::map<ValueId, ValueId> &seeds, std::size_t end) {

@@ -21,6 +21,10 @@ namespace nabla {
 std::vector<bool> activeValues(const Function &f, std::span<const ValueId> wrt,
                                std::span<const ValueId> roots);
 
+/// The value map of a sweep whose builder builds into the source function itself: value v of
+/// the source's first `n` instructions is value v.
+std::vector<ValueId> identityMap(std::size_t n);
+
 /// Emits, through `b`, the tangent of every active value of `source` among its first `end`
 /// instructions. `map[v]` is where `source`'s value v lives in the function `b` builds (the
 /// identity when `b` builds into `source` itself); `seeds` give the tangents of the arguments

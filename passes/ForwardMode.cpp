@@ -38,7 +38,7 @@ Function forwardMode(const Function &f, std::span<const ValueId> wrt, int direct
   }
   Function g = r.finish();
   g.outputs.insert(g.outputs.end(), added.begin(), added.end());
-  return verified(eliminateDeadCode(g), "forward mode");
+  return eliminateDeadCode(verified(std::move(g), "forward mode"));
 }
 
 } // namespace nabla

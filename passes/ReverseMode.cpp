@@ -23,7 +23,7 @@ Function reverseMode(const Function &f, std::span<const ValueId> wrt) {
   }
   Function g = r.finish();
   g.outputs.insert(g.outputs.end(), grads.begin(), grads.end());
-  return verified(eliminateDeadCode(g), "reverse mode");
+  return eliminateDeadCode(verified(std::move(g), "reverse mode"));
 }
 
 } // namespace nabla

@@ -10,16 +10,6 @@
 
 namespace nabla {
 
-namespace {
-
-std::vector<ValueId> identityMap(std::size_t n) {
-  std::vector<ValueId> map(n);
-  for (std::size_t i = 0; i < n; ++i)
-    map[i] = static_cast<ValueId>(i);
-  return map;
-}
-
-} // namespace
 
 Function symbolicDerivative(const Function &f, const std::vector<ValueId> &variables) {
   std::vector<std::string> names;
