@@ -1,8 +1,8 @@
 // The kernel plan (codegen/Plan.h) as golden text: what is stored, which values fuse into which
 // loops, the row groups, and how each matrix product runs, for the examples, their gradients and
 // kernels chosen to show each decision. NABLA_UPDATE_GOLDEN=1 rewrites tests/golden/plan/.
-#include "codegen/Jit.h"
 #include "codegen/Plan.h"
+#include "codegen/Jit.h"
 #include "frontend/Sema.h"
 #include "ir/Differentiate.h"
 #include "passes/ReverseMode.h"
