@@ -1,6 +1,7 @@
 // Indexing: gather along an axis (`take`, `E[ids]`), numpy's take_along_axis, and their adjoints,
 // which scatter-add into the entries that occur.
 #include "ir/DerivativeRules.h"
+#include "ir/IndexMath.h"
 #include "ir/OpTable.h"
 #include "ir/Shapes.h"
 
@@ -12,10 +13,11 @@ namespace {
 
 std::int64_t checkedIndex(double raw, std::int64_t extent, std::size_t axis) {
   auto id = static_cast<std::int64_t>(raw);
-  if (id < -extent || id >= extent)
+  auto wrapped = index_math::wrapIndex(id, extent); // the lowering's definition too
+  if (wrapped.outOfRange)
     throw EvalError(fmt::format("index {} is out of range for axis {} of size {}", id, axis,
                                 extent));
-  return id < 0 ? id + extent : id; // negative indices count from the end, as numpy's
+  return wrapped.index;
 }
 
 /// take(x, ids, axis): x[A..., n, C...], ids[I...] -> [A..., I..., C...].

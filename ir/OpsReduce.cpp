@@ -1,6 +1,7 @@
 // Reductions over a set of axes: sum, max, min and the numerically stable logsumexp.
 #include "ir/DerivativeRules.h"
 #include "ir/OpTable.h"
+#include "ir/ReduceMath.h"
 #include "ir/Shapes.h"
 
 #include <fmt/format.h>
@@ -62,11 +63,7 @@ template <bool IsMax> void evalExtremum(const Inst &inst, std::span<const Tensor
                             : std::numeric_limits<double>::infinity();
   std::fill(out.data.begin(), out.data.end(), init);
   forEachReduced(inst, *in[0], [&](std::size_t o, double v) {
-    double &acc = out.data[o];
-    if (std::isnan(acc))
-      return; // NaN propagates, as numpy's max
-    if (std::isnan(v) || (IsMax ? v > acc : v < acc))
-      acc = v;
+    out.data[o] = reduce_math::extremum<IsMax>(out.data[o], v); // NaN propagates
   });
 }
 
@@ -77,12 +74,12 @@ void evalLogSumExp(const Inst &inst, std::span<const Tensor *const> in, Tensor &
   std::fill(out.data.begin(), out.data.end(), 0.0);
   forEachReduced(inst, *in[0], [&](std::size_t o, double v) {
     double m = maxima.data[o];
-    if (std::isfinite(m))
+    if (reduce_math::finiteMax(m))
       out.data[o] += std::exp(v - m);
   });
   for (std::size_t o = 0; o < out.data.size(); ++o) {
     double m = maxima.data[o];
-    out.data[o] = std::isfinite(m) ? m + std::log(out.data[o]) : m;
+    out.data[o] = reduce_math::logSumExpFinish(reduce_math::finiteMax(m), m, out.data[o]);
   }
   out.roundToDType();
 }

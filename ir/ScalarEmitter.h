@@ -28,6 +28,10 @@ public:
   /// A mask (one bit per element).
   virtual Handle compare(MathCmp cmp, Handle a, Handle b) = 0;
   virtual Handle maskOr(Handle a, Handle b) = 0;
+  virtual Handle maskAnd(Handle a, Handle b) = 0;
+  virtual Handle maskNot(Handle a) = 0;
+  /// The mask of NaN entries (an unordered comparison of x with itself).
+  virtual Handle isNaN(Handle x) = 0;
   virtual Handle select(Handle mask, Handle a, Handle b) = 0;
 
   /// The emitter that `Scalar(double)` constants go to: set by a Scope around each emission.
@@ -90,6 +94,13 @@ inline ScalarMask operator!=(Scalar a, Scalar b) { return scalar_detail::cmp(Mat
 inline ScalarMask operator||(ScalarMask a, ScalarMask b) {
   return ScalarMask{ScalarEmitter::current()->maskOr(a.h, b.h)};
 }
+inline ScalarMask operator&&(ScalarMask a, ScalarMask b) {
+  return ScalarMask{ScalarEmitter::current()->maskAnd(a.h, b.h)};
+}
+inline ScalarMask operator!(ScalarMask a) {
+  return ScalarMask{ScalarEmitter::current()->maskNot(a.h)};
+}
+inline ScalarMask isNaN(Scalar x) { return ScalarMask{ScalarEmitter::current()->isNaN(x.h)}; }
 inline Scalar select(ScalarMask m, Scalar a, Scalar b) {
   return Scalar::wrap(ScalarEmitter::current()->select(m.h, a.h, b.h));
 }
