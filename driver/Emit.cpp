@@ -2,6 +2,7 @@
 #include "driver/Emit.h"
 
 #include "codegen/Jit.h"
+#include "codegen/Plan.h"
 #include "ir/Differentiate.h"
 #include "ir/Printer.h"
 #include "passes/DeadCode.h"
@@ -17,13 +18,14 @@ struct StageName {
 };
 
 constexpr StageName kStages[] = {
-    {Stage::Ir, "ir"},         {Stage::GradIr, "grad-ir"},     {Stage::Llvm, "llvm"},
-    {Stage::Asm, "asm"},       {Stage::GradLlvm, "grad-llvm"}, {Stage::GradAsm, "grad-asm"},
-    {Stage::Dot, "dot"},
+    {Stage::Ir, "ir"},       {Stage::GradIr, "grad-ir"},     {Stage::Plan, "plan"},
+    {Stage::GradPlan, "grad-plan"}, {Stage::Llvm, "llvm"},   {Stage::Asm, "asm"},
+    {Stage::GradLlvm, "grad-llvm"}, {Stage::GradAsm, "grad-asm"}, {Stage::Dot, "dot"},
 };
 
 bool isGradient(Stage s) {
-  return s == Stage::GradIr || s == Stage::GradLlvm || s == Stage::GradAsm;
+  return s == Stage::GradIr || s == Stage::GradPlan || s == Stage::GradLlvm ||
+         s == Stage::GradAsm;
 }
 
 } // namespace
@@ -57,6 +59,12 @@ Expected<std::string> emitStage(Stage stage, const std::vector<const Function *>
   case Stage::Dot:
     for (const Function &f : live.functions)
       out += printDot(f);
+    return out;
+  case Stage::Plan:
+  case Stage::GradPlan:
+    // The plan the JIT follows for this build (its BLAS and threshold): the same planKernel call.
+    for (const Function &f : live.functions)
+      out += codegen::printPlan(f, codegen::planKernel(f));
     return out;
   case Stage::Llvm:
   case Stage::Asm:

@@ -1,5 +1,6 @@
 // The printable stages of the pipeline (`nabla emit STAGE`, the REPL's :ir, :llvm, ...): the IR,
-// its gradient, the Graphviz graph, and the LLVM IR and assembly of their kernels.
+// its gradient, the Graphviz graph, the kernel plans (buffers, fused loops, matrix products), and
+// the LLVM IR and assembly of the kernels.
 #pragma once
 
 #include "ir/Function.h"
@@ -11,9 +12,10 @@
 
 namespace nabla {
 
-enum class Stage { Ir, GradIr, Dot, Llvm, Asm, GradLlvm, GradAsm };
+enum class Stage { Ir, GradIr, Dot, Plan, GradPlan, Llvm, Asm, GradLlvm, GradAsm };
 
-/// The stage a CLI name means ("ir", "grad-ir", "dot", "llvm", "asm", "grad-llvm", "grad-asm").
+/// The stage a CLI name means ("ir", "grad-ir", "plan", "grad-plan", "llvm", "asm", "grad-llvm",
+/// "grad-asm", "dot").
 std::optional<Stage> parseStage(const std::string &name);
 
 /// The names parseStage accepts, in the order `nabla emit --help` lists them.

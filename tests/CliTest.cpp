@@ -157,6 +157,20 @@ TEST(Cli, EmitIrPrintsTheTypedIr) {
                    "}\n");
 }
 
+TEST(Cli, EmitPlanPrintsTheKernelPlans) {
+  // The plan of the value kernel, then (grad-plan) of its gradient's; the formats themselves
+  // are pinned by tests/golden/plan/.
+  CliResult r = runNabla("emit plan examples/mlp.nabla --dim B=4");
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("plan @mlp\n", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("\nproduct %"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nresult 0: %"), std::string::npos) << r.out;
+  CliResult grad = runNabla("emit grad-plan examples/mlp.nabla --dim B=4");
+  EXPECT_EQ(grad.exitCode, 0) << grad.err;
+  EXPECT_EQ(grad.out.rfind("plan @", 0), 0u) << grad.out;
+  EXPECT_NE(grad.out, r.out);
+}
+
 TEST(Cli, ReplAnswersTheLanguageReferenceSession) {
   // LANGUAGE.md §7, line by line.
   std::string path = (std::filesystem::temp_directory_path() / "nabla_repl_input.txt").string();

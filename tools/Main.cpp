@@ -324,9 +324,10 @@ int run(int argc, char **argv) {
   CLI::App *emitCmd = app.add_subcommand("emit", "Print a stage of the compilation pipeline");
   emitCmd
       ->add_option("STAGE", emit.stage,
-                   "ir: the typed tensor IR; grad-ir: its reverse-mode gradient IR; llvm: the "
-                   "optimized LLVM IR of the kernels; asm: their host assembly; grad-llvm, "
-                   "grad-asm: the same for the gradient kernels; dot: the IR as a Graphviz graph")
+                   "ir: the typed tensor IR; grad-ir: its reverse-mode gradient IR; plan: each "
+                   "kernel's buffers, fused loops and matrix products; llvm: the optimized LLVM "
+                   "IR of the kernels; asm: their host assembly; grad-plan, grad-llvm, grad-asm: "
+                   "the same for the gradient kernels; dot: the IR as a Graphviz graph")
       ->required()
       ->check(CLI::IsMember(stageNames()));
   emitCmd->add_option("FILE", emit.file, "A .nabla file")->required();

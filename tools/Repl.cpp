@@ -30,7 +30,7 @@ derivatives:   d/dx sin(x)^2          the simplified symbolic derivative
                hessian f              the symbolic Hessian; hessian f at x=1, y=2 for numbers
                check f at x=1, y=2    every mode against central differences at that point
                trace f at x=1, y=2    forward values and reverse adjoints, one row per node
-commands:      :load FILE  :ir f  :llvm f  :asm f  :dot f  :help  :quit
+commands:      :load FILE  :ir f  :plan f  :llvm f  :asm f  :dot f  :help  :quit
 )";
 
 std::string trim(const std::string &s) {
@@ -307,8 +307,8 @@ private:
     if (!f)
       return true;
     auto stage = parseStage(cmd.substr(1));
-    if (!stage || (*stage != Stage::Ir && *stage != Stage::Dot && *stage != Stage::Llvm &&
-                   *stage != Stage::Asm)) {
+    if (!stage || (*stage != Stage::Ir && *stage != Stage::Dot && *stage != Stage::Plan &&
+                   *stage != Stage::Llvm && *stage != Stage::Asm)) {
       out_ << "error: unknown command '" << cmd << "' (:help lists them)\n";
       return true;
     }
