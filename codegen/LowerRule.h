@@ -55,6 +55,9 @@ inline bool isFused(const LowerRule &r) {
 
 const LowerRule &lowerRule(Op op);
 
+/// False for the ops the code generator does not handle yet (loops: codegen/LowerLoop.cpp).
+bool compilesToNative(Op op);
+
 // Each family file defines one LowerRule per op, named lower<Name>, e.g. `lowerTanh`.
 #define NABLA_OP(Name, mnemonic) extern const LowerRule lower##Name;
 #include "ir/Ops.def"

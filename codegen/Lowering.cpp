@@ -3,10 +3,14 @@
 #include "codegen/Lowering.h"
 
 #include "codegen/KernelEmitter.h"
+#include "codegen/LowerRule.h"
 #include "codegen/Plan.h"
 
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
+
+#include <stdexcept>
+#include <string>
 
 namespace nabla::codegen {
 
@@ -21,6 +25,10 @@ const char *runtimeSymbolName(int which) { return kRuntimeSymbols[which]; }
 
 std::unique_ptr<llvm::Module> lowerToLlvm(const Function &f, llvm::LLVMContext &context,
                                           const std::string &symbol, bool avx512VectorMath) {
+  for (const Inst &inst : f.insts)
+    if (!compilesToNative(inst.op))
+      throw std::runtime_error(std::string("'") + std::string(mnemonic(inst.op)) +
+                               "' is not compiled to native code yet (use --engine interp)");
   auto module = std::make_unique<llvm::Module>(symbol, context);
   LoopPlan plan = planKernel(f);
   KernelEmitter(f, plan, *module, symbol, avx512VectorMath).run();

@@ -2,6 +2,7 @@
 #include "ir/Builder.h"
 
 #include "ir/OpTable.h"
+#include "ir/Printer.h"
 #include "ir/Shapes.h"
 
 #include <fmt/format.h>
@@ -46,6 +47,9 @@ std::string structuralKey(const Inst &inst) {
         },
         a);
   }
+  // Bodies compare by their text: two loops over equal bodies are one loop.
+  for (const auto &region : inst.regions)
+    key += "|" + (region ? printRegion(*region) : std::string("?"));
   return key;
 }
 
@@ -74,8 +78,8 @@ ValueId Builder::appendAsIs(Inst inst) {
 }
 
 Expected<ValueId> Builder::tryEmit(Op op, std::vector<ValueId> operands,
-                                                     std::vector<AttrValue> attrs,
-                                                     std::optional<Type> declared) {
+                                   std::vector<AttrValue> attrs, std::optional<Type> declared,
+                                   Regions regions) {
   const OpInfo &info = opInfo(op);
   if (info.arity >= 0 && operands.size() != static_cast<std::size_t>(info.arity))
     return makeDiagnostic(fmt::format("'{}' takes {} operand(s), got {}", mnemonic(op), info.arity,
@@ -96,14 +100,14 @@ Expected<ValueId> Builder::tryEmit(Op op, std::vector<ValueId> operands,
       return makeDiagnostic(fmt::format("operand %{} is not defined", v));
     types.push_back(fn_.insts[v].type);
   }
-  Inst inst{op, Type{}, std::move(operands), std::move(attrs)};
+  Inst inst{op, Type{}, std::move(operands), std::move(attrs), std::move(regions)};
   TypeOrError type = info.inferType(types, inst, declared);
   if (auto *err = std::get_if<std::string>(&type))
     return makeDiagnostic(*err);
   inst.type = std::get<Type>(std::move(type));
 
   // Fold scalar results of constant operands: this is what keeps derivative expressions small.
-  if (!isLeaf(op) && inst.type.isScalar() && !inst.operands.empty()) {
+  if (!isLeaf(op) && info.eval && inst.type.isScalar() && !inst.operands.empty()) {
     std::vector<Tensor> values;
     bool allConst = true;
     for (ValueId v : inst.operands) {
@@ -127,8 +131,9 @@ Expected<ValueId> Builder::tryEmit(Op op, std::vector<ValueId> operands,
 }
 
 ValueId Builder::emit(Op op, std::vector<ValueId> operands, std::vector<AttrValue> attrs,
-                      std::optional<Type> declared) {
-  auto r = tryEmit(op, std::move(operands), std::move(attrs), std::move(declared));
+                      std::optional<Type> declared, Regions regions) {
+  auto r = tryEmit(op, std::move(operands), std::move(attrs), std::move(declared),
+                   std::move(regions));
   if (!r)
     throw IrError(r.error().list.front().message);
   return *r;

@@ -20,6 +20,8 @@ struct IrError : std::runtime_error {
 
 class Builder {
 public:
+  using Regions = std::vector<std::shared_ptr<const Function>>;
+
   /// Builds into `fn`, reusing the instructions it already holds for CSE.
   explicit Builder(Function &fn);
 
@@ -31,11 +33,11 @@ public:
   /// Emits an instruction, or says why the operands do not fit the op (a diagnostic without a
   /// position: the caller knows where the instruction came from).
   Expected<ValueId> tryEmit(Op op, std::vector<ValueId> operands,
-                                             std::vector<AttrValue> attrs = {},
-                                             std::optional<Type> declared = std::nullopt);
+                            std::vector<AttrValue> attrs = {},
+                            std::optional<Type> declared = std::nullopt, Regions regions = {});
   /// Emits an instruction; throws IrError when the operands do not fit.
   ValueId emit(Op op, std::vector<ValueId> operands, std::vector<AttrValue> attrs = {},
-               std::optional<Type> declared = std::nullopt);
+               std::optional<Type> declared = std::nullopt, Regions regions = {});
 
   // Leaves.
   ValueId input(const std::string &name, const Type &type);

@@ -1,7 +1,11 @@
 // The forward and reverse sweeps over a function, calling each op's own derivative rules.
 #include "ir/Differentiate.h"
 
+#include "ir/Loop.h"
+
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace nabla {
 
@@ -33,6 +37,10 @@ std::vector<bool> maskedCone(const Function &f) {
 
 } // namespace
 
+bool differentiable(const Inst &inst) {
+  return isFloat(inst.type.dtype) || inst.op == Op::Loop || inst.op == Op::LoopGrad;
+}
+
 std::vector<bool> activeValues(const Function &f, std::span<const ValueId> wrt,
                                std::span<const ValueId> roots) {
   std::size_t n = f.insts.size();
@@ -41,7 +49,7 @@ std::vector<bool> activeValues(const Function &f, std::span<const ValueId> wrt,
     varied[w] = isFloat(f.insts[w].type.dtype);
   for (std::size_t v = 0; v < n; ++v) {
     const Inst &inst = f.insts[v];
-    if (varied[v] || !isFloat(inst.type.dtype))
+    if (varied[v] || !differentiable(inst))
       continue;
     for (ValueId o : inst.operands)
       if (varied[o])
@@ -78,7 +86,7 @@ std::vector<MaybeValue> pushTangents(Builder &b, const Function &source,
       tangent[v] = seed->second;
       continue;
     }
-    if (isArgument(inst) || !isFloat(inst.type.dtype))
+    if (isArgument(inst) || !differentiable(inst))
       continue;
     operandTangents.clear();
     bool any = false;
@@ -96,24 +104,59 @@ std::vector<MaybeValue> pushTangents(Builder &b, const Function &source,
 std::vector<MaybeValue> pullCotangents(Builder &b, const Function &source,
                                        const std::vector<ValueId> &map, ValueId root, ValueId seed,
                                        std::span<const ValueId> wrt) {
-  std::vector<ValueId> roots{root};
+  std::pair<ValueId, ValueId> only{root, seed};
+  return pullCotangents(b, source, map, std::span(&only, 1), wrt);
+}
+
+std::vector<MaybeValue> pullCotangents(Builder &b, const Function &source,
+                                       const std::vector<ValueId> &map,
+                                       std::span<const std::pair<ValueId, ValueId>> seeds,
+                                       std::span<const ValueId> wrt) {
+  std::vector<ValueId> roots;
+  ValueId last = 0;
+  for (const auto &[root, seed] : seeds) {
+    roots.push_back(root);
+    last = std::max(last, root);
+  }
   std::vector<bool> active = activeValues(source, wrt, roots);
   std::vector<bool> zeroSafe = maskedCone(source);
-  std::vector<MaybeValue> adjoint(root + 1);
+  std::vector<MaybeValue> adjoint(seeds.empty() ? 0 : last + 1);
   // The only place adjoints are read and summed: a value that fans out gets the sum of the
   // cotangents its uses send back.
   auto accumulate = [&](ValueId v, ValueId contribution) {
     adjoint[v] = adjoint[v] ? b.add(*adjoint[v], contribution) : contribution;
   };
-  if (!active[root])
-    return adjoint;
-  adjoint[root] = seed;
-  for (std::size_t v = root + 1; v-- > 0;) {
-    if (!active[v] || !adjoint[v])
+  for (const auto &[root, seed] : seeds)
+    if (active[root])
+      accumulate(root, seed);
+  // A loop's cotangents arrive through its results (each a loop_result, after the loop): they
+  // are gathered here and pulled through the loop in one sweep when it is reached.
+  std::map<ValueId, std::vector<MaybeValue>> loopResultCotangents;
+  for (std::size_t v = adjoint.size(); v-- > 0;) {
+    if (!active[v])
       continue;
     Inst inst = source.insts[v];
-    if (isArgument(inst))
+    if (inst.op == Op::Loop || inst.op == Op::LoopGrad) {
+      auto gathered = loopResultCotangents.find(static_cast<ValueId>(v));
+      if (gathered == loopResultCotangents.end())
+        continue;
+      std::vector<MaybeValue> contributions =
+          loops::loopVjp(b, remapped(inst, map), gathered->second);
+      for (std::size_t i = 0; i < inst.operands.size(); ++i)
+        if (contributions[i] && active[inst.operands[i]])
+          accumulate(inst.operands[i], *contributions[i]);
       continue;
+    }
+    if (!adjoint[v] || isArgument(inst))
+      continue;
+    if (inst.op == Op::LoopResult) {
+      ValueId loop = inst.operands[0];
+      auto &cts = loopResultCotangents[loop];
+      cts.resize(loops::resultTypes(source.inst(loop)).size());
+      auto index = static_cast<std::size_t>(inst.intAttr("index"));
+      cts[index] = cts[index] ? b.add(*cts[index], *adjoint[v]) : *adjoint[v];
+      continue;
+    }
     std::vector<MaybeValue> contributions =
         opInfo(inst.op).vjp(b, remapped(inst, map), map[v], *adjoint[v], zeroSafe[v]);
     for (std::size_t i = 0; i < inst.operands.size(); ++i)

@@ -40,6 +40,16 @@ std::vector<MaybeValue> pullCotangents(Builder &b, const Function &source,
                                        const std::vector<ValueId> &map, ValueId root, ValueId seed,
                                        std::span<const ValueId> wrt);
 
+/// The same for several roots at once, each with its cotangent (`{root, seed}` pairs): a loop
+/// body's step is pulled back from the cotangents of every value it yields.
+std::vector<MaybeValue> pullCotangents(Builder &b, const Function &source,
+                                       const std::vector<ValueId> &map,
+                                       std::span<const std::pair<ValueId, ValueId>> seeds,
+                                       std::span<const ValueId> wrt);
+
+/// Whether values of `inst` can carry derivatives: float values, and loops (whose results do).
+bool differentiable(const Inst &inst);
+
 /// The arguments of `f` named in `names`; empty `names` means every float argument of a `fn`
 /// and every param of a model (with `withInputs`, a model's float inputs too).
 Expected<std::vector<ValueId>> selectArguments(const Function &f,

@@ -4,6 +4,7 @@
 #include "ir/Type.h"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,12 +42,17 @@ bool attrFits(const AttrValue &value, AttrKind kind);
 /// An SSA value is named by the index of the instruction that defines it.
 using ValueId = std::uint32_t;
 
-/// One instruction: `%id: type = op operands {attrs}`.
+struct Function;
+
+/// One instruction: `%id: type = op operands {attrs}`, followed by its regions, if it has any.
 struct Inst {
   Op op;
   Type type;
   std::vector<ValueId> operands;
   std::vector<AttrValue> attrs; // positional, in the order of the op's AttrSpec list
+  /// The bodies of a loop (ir/Loop.h): functions of their own, immutable once built, so that
+  /// copying an instruction shares them.
+  std::vector<std::shared_ptr<const Function>> regions;
 
   std::int64_t intAttr(std::string_view name) const;
   double floatAttr(std::string_view name) const;
@@ -91,6 +97,7 @@ struct Function {
   std::vector<Inst> insts;
   std::vector<NamedValue> outputs; // a model's `output` values in source order, then derivatives
   ValueId result = 0;              // the value of a fn; the loss of a model
+  std::vector<ValueId> yields;     // a loop body's results (ir/Loop.h); empty elsewhere
   std::vector<ParamInit> inits;    // a model's param initializers (not part of the textual IR)
 
   const Inst &inst(ValueId v) const { return insts[v]; }

@@ -1,7 +1,10 @@
 // The reference interpreter.
 #include "ir/Interpreter.h"
 
+#include "ir/Loop.h"
 #include "ir/OpTable.h"
+
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -67,12 +70,101 @@ Expected<DimBinding> bindDimensions(const Function &f, const std::vector<Tensor>
   return dims;
 }
 
-Expected<std::vector<Tensor>> interpretAll(const Function &f, const std::vector<Tensor> &args,
-                                           const DimBinding &given) {
-  auto dims = bindDimensions(f, args, given);
-  if (!dims)
-    return dims.takeError();
-  std::vector<Tensor> values(f.insts.size());
+namespace {
+
+/// One call's values: one per instruction, and the results of each loop.
+struct Frame {
+  std::vector<Tensor> values;
+  std::map<ValueId, std::vector<Tensor>> loopResults;
+};
+
+Expected<Frame> run(const Function &f, const std::vector<Tensor> &args, const DimBinding &dims);
+
+/// A body called on `args`: the values it yields.
+Expected<std::vector<Tensor>> callBody(const Function &body, const std::vector<Tensor> &args,
+                                       const DimBinding &dims) {
+  auto frame = run(body, args, dims);
+  if (!frame)
+    return frame.takeError();
+  std::vector<Tensor> out;
+  for (ValueId y : body.yields)
+    out.push_back(frame->values[y]);
+  return out;
+}
+
+std::vector<Tensor> gather(const Frame &frame, std::span<const ValueId> values) {
+  std::vector<Tensor> out;
+  for (ValueId v : values)
+    out.push_back(frame.values[v]);
+  return out;
+}
+
+/// `loop` and `loop_grad` (ir/Loop.h): the trip count; the results go to frame.loopResults.
+Expected<Tensor> runLoop(const Inst &inst, ValueId v, Frame &frame, const DimBinding &dims) {
+  loops::LoopOperands o = loops::operandsOf(inst);
+  auto lo = static_cast<std::int64_t>(frame.values[o.lo].data[0]);
+  auto hi = static_cast<std::int64_t>(frame.values[o.hi].data[0]);
+  std::vector<Tensor> carried = gather(frame, o.inits);
+  std::vector<Tensor> captures = gather(frame, o.captures);
+  auto stepArgs = [&](std::int64_t t, const std::vector<Tensor> &state) {
+    std::vector<Tensor> args{Tensor::scalar(static_cast<double>(t), DType::I32)};
+    args.insert(args.end(), state.begin(), state.end());
+    args.insert(args.end(), captures.begin(), captures.end());
+    return args;
+  };
+  std::vector<std::vector<Tensor>> tape; // loop_grad: the carried values of each step
+  for (std::int64_t t = lo; t < hi; ++t) {
+    if (inst.op == Op::LoopGrad)
+      tape.push_back(carried);
+    auto next = callBody(loops::body(inst), stepArgs(t, carried), dims);
+    if (!next)
+      return next.takeError();
+    carried = std::move(*next);
+  }
+  if (inst.op == Op::Loop) {
+    frame.loopResults[v] = std::move(carried);
+  } else {
+    // Backward: the cotangents of each step's carried inputs from those of its results, the
+    // captures' contributions summed over the steps.
+    std::vector<Tensor> cotangents = gather(frame, o.cotangents);
+    std::size_t kf = cotangents.size();
+    std::vector<Tensor> captureSums;
+    for (std::int64_t t = hi; t-- > lo;) {
+      std::vector<Tensor> args = stepArgs(t, tape[static_cast<std::size_t>(t - lo)]);
+      args.insert(args.end(), cotangents.begin(), cotangents.end());
+      auto out = callBody(loops::backwardBody(inst), args, dims);
+      if (!out)
+        return out.takeError();
+      std::copy_n(out->begin(), kf, cotangents.begin());
+      if (captureSums.empty()) {
+        captureSums.assign(out->begin() + static_cast<std::ptrdiff_t>(kf), out->end());
+      } else {
+        for (std::size_t q = 0; q < captureSums.size(); ++q)
+          for (std::size_t e = 0; e < captureSums[q].data.size(); ++e)
+            captureSums[q].data[e] += (*out)[kf + q].data[e];
+      }
+    }
+    std::vector<Tensor> results = std::move(cotangents);
+    if (captureSums.empty()) { // no iteration: the captures get zero
+      std::vector<Type> types = loops::resultTypes(inst);
+      for (std::size_t q = kf; q < types.size(); ++q) {
+        auto shape = concreteShape(types[q].shape, dims);
+        captureSums.emplace_back(types[q].dtype, shape ? *shape : std::vector<std::int64_t>{});
+      }
+    }
+    for (Tensor &sum : captureSums) {
+      sum.roundToDType();
+      results.push_back(std::move(sum));
+    }
+    frame.loopResults[v] = std::move(results);
+  }
+  return Tensor::scalar(static_cast<double>(std::max<std::int64_t>(hi - lo, 0)), DType::I32);
+}
+
+Expected<Frame> run(const Function &f, const std::vector<Tensor> &args, const DimBinding &dims) {
+  Frame frame;
+  std::vector<Tensor> &values = frame.values;
+  values.resize(f.insts.size());
   std::size_t nextArg = 0;
   std::vector<const Tensor *> operands;
   for (ValueId v = 0; v < f.insts.size(); ++v) {
@@ -83,7 +175,19 @@ Expected<std::vector<Tensor>> interpretAll(const Function &f, const std::vector<
       values[v].roundToDType();
       continue;
     }
-    auto shape = concreteShape(inst.type.shape, *dims);
+    if (inst.op == Op::Loop || inst.op == Op::LoopGrad) {
+      auto trips = runLoop(inst, v, frame, dims);
+      if (!trips)
+        return trips.takeError();
+      values[v] = std::move(*trips);
+      continue;
+    }
+    if (inst.op == Op::LoopResult) {
+      values[v] = frame.loopResults.at(inst.operands[0])
+                      .at(static_cast<std::size_t>(inst.intAttr("index")));
+      continue;
+    }
+    auto shape = concreteShape(inst.type.shape, dims);
     if (!shape)
       return makeDiagnostic(fmt::format("%{} has an unbound dimension in {}", v, inst.type.str()));
     for (std::int64_t d : *shape)
@@ -95,14 +199,27 @@ Expected<std::vector<Tensor>> interpretAll(const Function &f, const std::vector<
     for (ValueId o : inst.operands)
       operands.push_back(&values[o]);
     try {
-      opInfo(inst.op).eval(bindAttrs(inst, *dims), operands, out);
+      opInfo(inst.op).eval(bindAttrs(inst, dims), operands, out);
     } catch (const EvalError &e) {
       return makeDiagnostic(fmt::format("in '{}' at %{} ({}): {}", f.name, v, mnemonic(inst.op),
                                         e.what()));
     }
     values[v] = std::move(out);
   }
-  return values;
+  return frame;
+}
+
+} // namespace
+
+Expected<std::vector<Tensor>> interpretAll(const Function &f, const std::vector<Tensor> &args,
+                                           const DimBinding &given) {
+  auto dims = bindDimensions(f, args, given);
+  if (!dims)
+    return dims.takeError();
+  auto frame = run(f, args, *dims);
+  if (!frame)
+    return frame.takeError();
+  return std::move(frame->values);
 }
 
 Expected<Evaluation> interpret(const Function &f, const std::vector<Tensor> &args,

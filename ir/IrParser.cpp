@@ -396,27 +396,67 @@ private:
     advance();
     expectLineEnd();
 
-    if (auto failure = verifyDetailed(f)) {
-      SourceRange range{nameTok.begin, nameTok.end};
-      switch (failure->site) {
-      case VerifierFailure::Site::Function:
-        break;
-      case VerifierFailure::Site::Inst:
-        range = instRanges[failure->index];
-        break;
-      case VerifierFailure::Site::Output:
-        range = outputRanges[failure->index];
-        break;
-      case VerifierFailure::Site::Result:
-        range = returnRange;
-        break;
-      }
-      nabla::fail(file_, range, std::move(failure->message));
-    }
+    verifyParsed(f, {nameTok.begin, nameTok.end}, instRanges, outputRanges, returnRange);
     return f;
   }
 
-  // inst = value ":" type "=" mnemonic (value ("," value)*)? ("{" attr ("," attr)* "}")?
+  /// Puts the verifier's caret on the line it blames.
+  void verifyParsed(const Function &f, SourceRange whole, const std::vector<SourceRange> &insts,
+                    const std::vector<SourceRange> &outputs, SourceRange result) {
+    auto failure = verifyDetailed(f);
+    if (!failure)
+      return;
+    SourceRange range = whole;
+    switch (failure->site) {
+    case VerifierFailure::Site::Function:
+      break;
+    case VerifierFailure::Site::Inst:
+      range = insts[failure->index];
+      break;
+    case VerifierFailure::Site::Output:
+      range = outputs[failure->index];
+      break;
+    case VerifierFailure::Site::Result:
+      range = result;
+      break;
+    }
+    nabla::fail(file_, range, std::move(failure->message));
+  }
+
+  // region = "{" newline (inst newline)* "yield" value ("," value)* newline "}"
+  // A loop body: a function of its own, with the enclosing function's dimensions.
+  std::shared_ptr<const Function> parseRegion(const Function &enclosing, SourceRange loop) {
+    Function body;
+    body.name = enclosing.name + ".body";
+    body.dimParams = enclosing.dimParams;
+    expectPunct('{');
+    expectLineEnd();
+    skipNewlines();
+    std::vector<SourceRange> instRanges;
+    while (tok_.kind == Tok::Value) {
+      instRanges.push_back(parseInst(body));
+      expectLineEnd();
+      skipNewlines();
+    }
+    if (!isKeyword("yield"))
+      fail(tok_, "expected an instruction or 'yield', found " + describe(tok_));
+    SourceRange yieldRange{tok_.begin, tok_.end};
+    advance();
+    do {
+      yieldRange.end = tok_.end;
+      body.yields.push_back(parseUse(body.insts.size()));
+    } while (consumePunct(','));
+    body.result = body.yields.front();
+    expectLineEnd();
+    skipNewlines();
+    if (!isPunct('}'))
+      fail(tok_, "expected '}' after yield, found " + describe(tok_));
+    advance();
+    verifyParsed(body, loop, instRanges, {}, yieldRange);
+    return std::make_shared<const Function>(std::move(body));
+  }
+
+  // inst = value ":" type "=" mnemonic (value ("," value)*)? ("{" attr ("," attr)* "}")? region*
   SourceRange parseInst(Function &f) {
     std::size_t begin = tok_.begin;
     auto id = static_cast<std::size_t>(tok_.number);
@@ -466,6 +506,8 @@ private:
       fail(tok_, "missing attributes of '" + opName + "', expected {" + std::string(specs[0].name) +
                      "=...}");
     }
+    while (isPunct('{'))
+      inst.regions.push_back(parseRegion(f, {begin, end}));
     f.insts.push_back(std::move(inst));
     return {begin, end};
   }

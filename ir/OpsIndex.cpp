@@ -1,5 +1,5 @@
 // Indexing: gather along an axis (`take`, `E[ids]`), numpy's take_along_axis, and their adjoints,
-// which scatter-add into the entries that occur.
+// which scatter-add into the entries that occur; `update` replaces the slice at one index.
 #include "ir/DerivativeRules.h"
 #include "ir/IndexMath.h"
 #include "ir/OpTable.h"
@@ -153,6 +153,30 @@ void evalScatterAddAlong(const Inst &inst, std::span<const Tensor *const> in, Te
   out.roundToDType();
 }
 
+// ----- update: x with the entry (or slice) at one index along an axis replaced ----------------
+// `NAME[i] = EXPR` in a loop body (LANGUAGE.md §3b). The index is a scalar, so exactly one slice
+// is replaced: no duplicate writes for the adjoint to arbitrate.
+
+TypeOrError updateRule(std::span<const Type> ops, const Inst &inst, const std::optional<Type> &) {
+  std::int64_t axis = inst.intAttr("axis");
+  if (ops[1].dtype != DType::I32 || !ops[1].isScalar())
+    return fmt::format("'update' needs an i32 scalar index, got {}", ops[1].str());
+  if (axis < 0 || axis >= static_cast<std::int64_t>(ops[0].rank()))
+    return fmt::format("'update' axis {} is out of range for {}", axis, ops[0].str());
+  Type slice{ops[0].dtype, takeShape(ops[0].shape, {}, static_cast<std::size_t>(axis))};
+  if (ops[2] != slice)
+    return fmt::format("'update' of {} at axis {} needs a {}, got {}", ops[0].str(), axis,
+                       slice.str(), ops[2].str());
+  return ops[0];
+}
+
+void evalUpdate(const Inst &inst, std::span<const Tensor *const> in, Tensor &out) {
+  out.data = in[0]->data;
+  forEachTaken(in[0]->shape, *in[1], static_cast<std::size_t>(inst.intAttr("axis")),
+               in[2]->shape,
+               [&](std::size_t dst, std::size_t u) { out.data[dst] = in[2]->data[u]; });
+}
+
 // ----- derivatives: linear in the values, never in the indices ---------------------------------
 
 /// The tangent: the same gather (or scatter) of the values' tangent, the indices unchanged.
@@ -176,8 +200,28 @@ std::vector<MaybeValue> scatterVjp(Builder &b, const Inst &inst, ValueId, ValueI
   return {b.emit(gather, {ct, inst.operands[1]}, {inst.intAttr("axis")}), std::nullopt};
 }
 
+/// update is linear in (x, value): the same update of their tangents.
+MaybeValue updateJvp(Builder &b, const Inst &inst, ValueId, std::span<const MaybeValue> t) {
+  if (!t[0] && !t[2])
+    return std::nullopt;
+  ValueId x = t[0] ? *t[0] : rules::zerosOf(b, inst.operands[0]);
+  ValueId value = t[2] ? *t[2] : rules::zerosOf(b, inst.operands[2]);
+  return rules::reapply(b, inst, {x, inst.operands[1], value});
+}
+
+// The replaced slice of x never reaches the result: x gets the cotangent with that slice zeroed,
+// the value gets that slice of the cotangent.
+std::vector<MaybeValue> updateVjp(Builder &b, const Inst &inst, ValueId, ValueId ct, bool) {
+  ValueId index = inst.operands[1];
+  ValueId zeroSlice = rules::zerosOf(b, inst.operands[2]);
+  return {rules::reapply(b, inst, {ct, index, zeroSlice}), std::nullopt,
+          b.emit(Op::Take, {ct, index}, {inst.intAttr("axis")})};
+}
+
 } // namespace
 
+const OpInfo opUpdate =
+    OpInfo{3, {{"axis", AttrKind::Int}}, updateRule, evalUpdate, updateJvp, updateVjp};
 const OpInfo opTake =
     OpInfo{2, {{"axis", AttrKind::Int}}, takeRule, evalTake, indexedJvp, takeVjp};
 const OpInfo opTakeAlong =

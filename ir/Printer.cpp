@@ -108,7 +108,23 @@ std::string printAttrValue(const AttrValue &value) {
       value);
 }
 
-std::string printInst(const Function &f, ValueId v) {
+namespace {
+
+std::string printInstAt(const Function &f, ValueId v, const std::string &indent);
+
+/// A loop body: its instructions one level in, then `yield`, then the closing brace at `indent`.
+std::string printRegion(const Function &body, const std::string &indent) {
+  std::string inner = indent + "  ";
+  std::string out = " {\n";
+  for (ValueId v = 0; v < body.insts.size(); ++v)
+    out += inner + printInstAt(body, v, inner) + "\n";
+  out += inner + "yield";
+  for (std::size_t i = 0; i < body.yields.size(); ++i)
+    out += (i ? ", " : " ") + valueName(body.yields[i]);
+  return out + "\n" + indent + "}";
+}
+
+std::string printInstAt(const Function &f, ValueId v, const std::string &indent) {
   if (v >= f.insts.size())
     return valueName(v) + " <undefined>";
   const Inst &inst = f.insts[v];
@@ -130,8 +146,17 @@ std::string printInst(const Function &f, ValueId v) {
     out += "=";
     out += printAttrValue(inst.attrs[i]);
   }
-  return out + "}";
+  out += "}";
+  for (const auto &region : inst.regions)
+    out += region ? printRegion(*region, indent) : " {<missing body>}";
+  return out;
 }
+
+} // namespace
+
+std::string printInst(const Function &f, ValueId v) { return printInstAt(f, v, ""); }
+
+std::string printRegion(const Function &body) { return printRegion(body, ""); }
 
 std::string print(const Function &f) {
   std::string out = kindKeyword(f.kind);
@@ -147,7 +172,7 @@ std::string print(const Function &f) {
   }
   out += " {\n";
   for (ValueId v = 0; v < f.insts.size(); ++v)
-    out += "  " + printInst(f, v) + "\n";
+    out += "  " + printInstAt(f, v, "  ") + "\n";
   for (const NamedValue &o : f.outputs)
     out += std::string("  ") + outputRoleKeyword(o.role) + " " + printName(o.name) + " = " +
            valueName(o.value) + "\n";

@@ -18,6 +18,9 @@ std::string printDot(const Function &f);
 /// instructions (missing attributes, dangling operands) so that the verifier can quote them.
 std::string printInst(const Function &f, ValueId v);
 
+/// A loop body as it prints inside its loop, braces included (its name is not part of it).
+std::string printRegion(const Function &body);
+
 /// An attribute value as it appears after `name=`: `3`, `2.5`, `[0, 1]`, `[B, 784]`, `f32`, `"x"`.
 std::string printAttrValue(const AttrValue &value);
 /// The shortest decimal that reads back to exactly `x`, always recognizable as a float: it

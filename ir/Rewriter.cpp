@@ -16,7 +16,8 @@ Inst Rewriter::mapped(ValueId v) const {
 
 ValueId Rewriter::copy(ValueId v) {
   Inst inst = mapped(v);
-  ValueId to = builder_.emit(inst.op, std::move(inst.operands), std::move(inst.attrs), inst.type);
+  ValueId to = builder_.emit(inst.op, std::move(inst.operands), std::move(inst.attrs), inst.type,
+                             std::move(inst.regions));
   map_[v] = to;
   return to;
 }
@@ -36,6 +37,8 @@ Function Rewriter::finish() {
   target_.result = map_[source_.result];
   for (const NamedValue &o : source_.outputs)
     target_.outputs.push_back(NamedValue{o.name, map_[o.value], o.role});
+  for (ValueId y : source_.yields)
+    target_.yields.push_back(map_[y]);
   return std::move(target_);
 }
 

@@ -2,6 +2,7 @@
 #include "ir/Verifier.h"
 
 #include "ir/Builder.h"
+#include "ir/Loop.h"
 #include "ir/OpTable.h"
 
 #include <algorithm>
@@ -98,6 +99,14 @@ std::optional<std::string> verifyInst(const Function &f, ValueId v) {
   if (expected != inst.type)
     return where + "declared type " + inst.type.str() + " but the type rule gives " +
            expected.str();
+  if (inst.op == Op::LoopResult)
+    if (auto err = loops::checkLoopResult(f, v))
+      return where + *err;
+  // A body is a function of its own: the same invariants inside (the type rule has checked how
+  // it meets the loop's operands).
+  for (std::size_t r = 0; r < inst.regions.size(); ++r)
+    if (auto err = verify(*inst.regions[r]))
+      return where + "in body " + std::to_string(r) + ": " + *err;
   return std::nullopt;
 }
 
@@ -120,6 +129,10 @@ std::optional<VerifierFailure> verifyDetailed(const Function &f) {
   if (f.result >= f.insts.size())
     return VerifierFailure{Site::Result, 0,
                            "result refers to undefined value %" + std::to_string(f.result)};
+  for (ValueId y : f.yields)
+    if (y >= f.insts.size())
+      return VerifierFailure{Site::Result, 0,
+                             "yield refers to undefined value %" + std::to_string(y)};
   return std::nullopt;
 }
 

@@ -25,7 +25,10 @@ Function castFloats(const Function &f, DType to) {
     if (inst.op == Op::Const && isFloat(inst.type.dtype))
       for (double &value : std::get<std::vector<double>>(inst.attrs[0]))
         value = roundTo(inst.type.dtype, value);
-    r.set(v, r.builder().emit(inst.op, inst.operands, inst.attrs, inst.type));
+    Builder::Regions regions; // a loop's bodies, cast alike: their carried values stay in step
+    for (const auto &region : inst.regions)
+      regions.push_back(std::make_shared<const Function>(castFloats(*region, to)));
+    r.set(v, r.builder().emit(inst.op, inst.operands, inst.attrs, inst.type, std::move(regions)));
   }
   return verified(r.finish(), "float conversion");
 }

@@ -40,7 +40,11 @@ public:
       return pow(o[0], o[1]);
     if (inst.op == Op::Select)
       return select(o[0], o[1], o[2], inst);
-    return b_.emit(inst.op, inst.operands, inst.attrs, inst.type);
+    // A loop's bodies are functions: simplified as such.
+    Builder::Regions regions;
+    for (const auto &region : inst.regions)
+      regions.push_back(std::make_shared<const Function>(simplify(*region)));
+    return b_.emit(inst.op, inst.operands, inst.attrs, inst.type, std::move(regions));
   }
 
 private:

@@ -1,5 +1,6 @@
 // Tests of the textual IR: printer/parser round trips, parser diagnostics, the verifier, fuzzing.
 #include "ir/Builder.h"
+#include "ir/Loop.h"
 #include "ir/IrParser.h"
 #include "ir/OpTable.h"
 #include "ir/Printer.h"
@@ -114,6 +115,19 @@ Function everyOp() {
   ValueId packed = b.emit(Op::LowerPart, {square});
   b.emit(Op::Lower, {packed}, {Shape{d}});
   b.emit(Op::MatMul, {square, a});
+  ValueId row = b.constant(1, DType::I32);
+  b.emit(Op::Update, {a, row, b.emit(Op::Take, {a2, row}, {std::int64_t{0}})}, {std::int64_t{0}});
+  // A loop over t in 0..d carrying v and an i32 counter, reading a; and its reverse sweep.
+  ValueId loop = loops::buildLoop(
+      b, b.constant(0, DType::I32), b.emit(Op::DimSize, {}, {Shape{d}, DType::I32}),
+      std::vector<ValueId>{v, row}, std::vector<ValueId>{a},
+      [](Builder &bb, ValueId t, std::span<const ValueId> c, std::span<const ValueId> x) {
+        ValueId column = bb.emit(Op::Take, {x[0], bb.constant(0, DType::I32)}, {std::int64_t{1}});
+        return std::vector<ValueId>{bb.mul(bb.unary(Op::Tanh, c[0]), column), bb.add(c[1], t)};
+      });
+  Inst inst = f.inst(loop);
+  std::vector<MaybeValue> cts{b.input("ct", f64({d})), std::nullopt};
+  loops::loopVjp(b, inst, cts);
   f.result = b.add(lit, lit);
   return f;
 }
