@@ -148,7 +148,7 @@ ValueId Builder::param(const std::string &name, const Type &type) {
 }
 
 ValueId Builder::constant(double value, DType dtype) {
-  return append(Inst{Op::Const, Type{dtype, {}}, {}, {std::vector<double>{roundTo(dtype, value)}}});
+  return append(Inst{Op::Const, Type{dtype, {}}, {}, {std::vector<double>{roundTo(dtype, value)}}, {}});
 }
 
 ValueId Builder::constantLike(double value, Type type) {

@@ -42,7 +42,7 @@ template <class T> std::vector<T> pick(std::span<const T> all, std::span<const s
 
 /// A body parameter: an `input` appended as it is, so that two parameters never merge.
 ValueId addParameter(Builder &b, const std::string &name, const Type &type) {
-  return b.appendAsIs(Inst{Op::Input, type, {}, {name}});
+  return b.appendAsIs(Inst{Op::Input, type, {}, {name}, {}});
 }
 
 const std::string &parameterName(const Function &body, ValueId param) {

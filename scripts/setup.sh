@@ -14,6 +14,7 @@ packages=(
   libfmt-dev                               # formatting
   libgtest-dev libbenchmark-dev            # tests and benchmarks
   libopenblas-dev                          # large matrix products; the benchmarks' baseline
+  pkg-config                               # the install test links a C program through nabla.pc
 )
 
 missing=()
