@@ -5,6 +5,8 @@
 #include "ir/OpTable.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -72,23 +74,67 @@ Expected<DimBinding> bindDimensions(const Function &f, const std::vector<Tensor>
 
 namespace {
 
+/// What one interpretation shares across the functions it runs (loop bodies included): the
+/// dimensions, and the bytes its live tensors hold against a budget, so that a program whose
+/// values would not fit in memory is an error rather than an attempt.
+struct Context {
+  const DimBinding &dims;
+  std::int64_t budget;
+  std::int64_t liveBytes = 0;
+
+  /// Charges `elements` elements (held as doubles); an error when they overflow or exceed the
+  /// budget. `what` names the value.
+  std::optional<Diagnostic> charge(std::int64_t elements, const std::string &what) {
+    std::int64_t bytes = 0;
+    if (elements < 0 || __builtin_mul_overflow(elements, std::int64_t{8}, &bytes) ||
+        bytes > budget - liveBytes)
+      return makeDiagnostic(fmt::format(
+          "{} needs {} elements: beyond the interpreter's memory budget of {} MiB (set "
+          "NABLA_MAX_MEMORY_MB to change it)",
+          what, elements, budget >> 20));
+    liveBytes += bytes;
+    return std::nullopt;
+  }
+  void release(std::int64_t elements) { liveBytes -= elements * 8; }
+};
+
+/// The budget: NABLA_MAX_MEMORY_MB, else 8 GiB (a third of this project's CI machines).
+std::int64_t memoryBudget() {
+  if (const char *mb = std::getenv("NABLA_MAX_MEMORY_MB")) {
+    char *end = nullptr;
+    long long v = std::strtoll(mb, &end, 10);
+    if (end != mb && *end == '\0' && v > 0 && v < (1LL << 40))
+      return static_cast<std::int64_t>(v) << 20;
+  }
+  return std::int64_t{8} << 30;
+}
+
+std::int64_t elementsOf(const std::vector<Tensor> &tensors) {
+  std::int64_t n = 0;
+  for (const Tensor &t : tensors)
+    n += static_cast<std::int64_t>(t.data.size());
+  return n;
+}
+
 /// One call's values: one per instruction, and the results of each loop.
 struct Frame {
   std::vector<Tensor> values;
   std::map<ValueId, std::vector<Tensor>> loopResults;
 };
 
-Expected<Frame> run(const Function &f, const std::vector<Tensor> &args, const DimBinding &dims);
+Expected<Frame> run(const Function &f, const std::vector<Tensor> &args, Context &cx);
 
 /// A body called on `args`: the values it yields.
 Expected<std::vector<Tensor>> callBody(const Function &body, const std::vector<Tensor> &args,
-                                       const DimBinding &dims) {
-  auto frame = run(body, args, dims);
+                                       Context &cx) {
+  auto frame = run(body, args, cx);
   if (!frame)
     return frame.takeError();
   std::vector<Tensor> out;
   for (ValueId y : body.yields)
     out.push_back(frame->values[y]);
+  // The frame goes; what it yields lives on, charged to the caller's values.
+  cx.release(elementsOf(frame->values) - elementsOf(out));
   return out;
 }
 
@@ -100,7 +146,7 @@ std::vector<Tensor> gather(const Frame &frame, std::span<const ValueId> values) 
 }
 
 /// `loop` and `loop_grad` (ir/Loop.h): the trip count; the results go to frame.loopResults.
-Expected<Tensor> runLoop(const Inst &inst, ValueId v, Frame &frame, const DimBinding &dims) {
+Expected<Tensor> runLoop(const Inst &inst, ValueId v, Frame &frame, Context &cx) {
   loops::LoopOperands o = loops::operandsOf(inst);
   auto lo = static_cast<std::int64_t>(frame.values[o.lo].data[0]);
   auto hi = static_cast<std::int64_t>(frame.values[o.hi].data[0]);
@@ -114,9 +160,12 @@ Expected<Tensor> runLoop(const Inst &inst, ValueId v, Frame &frame, const DimBin
   };
   std::vector<std::vector<Tensor>> tape; // loop_grad: the carried values of each step
   for (std::int64_t t = lo; t < hi; ++t) {
-    if (inst.op == Op::LoopGrad)
+    if (inst.op == Op::LoopGrad) {
+      if (auto full = cx.charge(elementsOf(carried), fmt::format("the tape of %{}", v)))
+        return *full;
       tape.push_back(carried);
-    auto next = callBody(loops::body(inst), stepArgs(t, carried), dims);
+    }
+    auto next = callBody(loops::body(inst), stepArgs(t, carried), cx);
     if (!next)
       return next.takeError();
     carried = std::move(*next);
@@ -132,7 +181,7 @@ Expected<Tensor> runLoop(const Inst &inst, ValueId v, Frame &frame, const DimBin
     for (std::int64_t t = hi; t-- > lo;) {
       std::vector<Tensor> args = stepArgs(t, tape[static_cast<std::size_t>(t - lo)]);
       args.insert(args.end(), cotangents.begin(), cotangents.end());
-      auto out = callBody(loops::backwardBody(inst), args, dims);
+      auto out = callBody(loops::backwardBody(inst), args, cx);
       if (!out)
         return out.takeError();
       std::copy_n(out->begin(), kf, cotangents.begin());
@@ -148,7 +197,7 @@ Expected<Tensor> runLoop(const Inst &inst, ValueId v, Frame &frame, const DimBin
     if (captureSums.empty()) { // no iteration: the captures get zero
       std::vector<Type> types = loops::resultTypes(inst);
       for (std::size_t q = kf; q < types.size(); ++q) {
-        auto shape = concreteShape(types[q].shape, dims);
+        auto shape = concreteShape(types[q].shape, cx.dims);
         captureSums.emplace_back(types[q].dtype, shape ? *shape : std::vector<std::int64_t>{});
       }
     }
@@ -158,10 +207,12 @@ Expected<Tensor> runLoop(const Inst &inst, ValueId v, Frame &frame, const DimBin
     }
     frame.loopResults[v] = std::move(results);
   }
+  for (const std::vector<Tensor> &step : tape)
+    cx.release(elementsOf(step));
   return Tensor::scalar(static_cast<double>(std::max<std::int64_t>(hi - lo, 0)), DType::I32);
 }
 
-Expected<Frame> run(const Function &f, const std::vector<Tensor> &args, const DimBinding &dims) {
+Expected<Frame> run(const Function &f, const std::vector<Tensor> &args, Context &cx) {
   Frame frame;
   std::vector<Tensor> &values = frame.values;
   values.resize(f.insts.size());
@@ -176,7 +227,7 @@ Expected<Frame> run(const Function &f, const std::vector<Tensor> &args, const Di
       continue;
     }
     if (inst.op == Op::Loop || inst.op == Op::LoopGrad) {
-      auto trips = runLoop(inst, v, frame, dims);
+      auto trips = runLoop(inst, v, frame, cx);
       if (!trips)
         return trips.takeError();
       values[v] = std::move(*trips);
@@ -187,19 +238,23 @@ Expected<Frame> run(const Function &f, const std::vector<Tensor> &args, const Di
                       .at(static_cast<std::size_t>(inst.intAttr("index")));
       continue;
     }
-    auto shape = concreteShape(inst.type.shape, dims);
+    auto shape = concreteShape(inst.type.shape, cx.dims);
     if (!shape)
       return makeDiagnostic(fmt::format("%{} has an unbound dimension in {}", v, inst.type.str()));
     for (std::int64_t d : *shape)
       if (d < 0)
         return makeDiagnostic(fmt::format("%{} has a negative dimension in {}", v,
                                           inst.type.str()));
+    auto count = checkedElementCount(*shape);
+    if (auto full = cx.charge(count ? *count : -1,
+                              fmt::format("%{} ({}, {})", v, mnemonic(inst.op), inst.type.str())))
+      return *full;
     Tensor out(inst.type.dtype, *shape);
     operands.clear();
     for (ValueId o : inst.operands)
       operands.push_back(&values[o]);
     try {
-      opInfo(inst.op).eval(bindAttrs(inst, dims), operands, out);
+      opInfo(inst.op).eval(bindAttrs(inst, cx.dims), operands, out);
     } catch (const EvalError &e) {
       return makeDiagnostic(fmt::format("in '{}' at %{} ({}): {}", f.name, v, mnemonic(inst.op),
                                         e.what()));
@@ -216,7 +271,8 @@ Expected<std::vector<Tensor>> interpretAll(const Function &f, const std::vector<
   auto dims = bindDimensions(f, args, given);
   if (!dims)
     return dims.takeError();
-  auto frame = run(f, args, *dims);
+  Context cx{*dims, memoryBudget()};
+  auto frame = run(f, args, cx);
   if (!frame)
     return frame.takeError();
   return std::move(frame->values);

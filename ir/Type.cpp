@@ -243,6 +243,14 @@ concreteShape(const Shape &s, const std::map<std::string, std::int64_t> &env) {
   return out;
 }
 
+std::optional<std::int64_t> checkedElementCount(const std::vector<std::int64_t> &shape) {
+  std::int64_t n = 1;
+  for (std::int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n))
+      return std::nullopt;
+  return n;
+}
+
 std::int64_t elementCount(const std::vector<std::int64_t> &shape) {
   std::int64_t n = 1;
   for (std::int64_t d : shape)

@@ -97,7 +97,9 @@ struct Type {
 std::optional<std::vector<std::int64_t>>
 concreteShape(const Shape &s, const std::map<std::string, std::int64_t> &env);
 
-/// The number of elements of a concrete shape.
+/// The number of elements of a concrete shape (whose count is known to fit).
 std::int64_t elementCount(const std::vector<std::int64_t> &shape);
+/// The number of elements, or nullopt when a dimension is negative or the product overflows.
+std::optional<std::int64_t> checkedElementCount(const std::vector<std::int64_t> &shape);
 
 } // namespace nabla

@@ -309,3 +309,27 @@ TEST(Loop, VerifierNamesWhatDoesNotFit) {
 
 } // namespace
 } // namespace nabla
+
+namespace nabla {
+namespace {
+
+// Values that would not fit in memory are an error naming the value, not an attempt: a huge
+// broadcast, and a tape that grows past the budget one step at a time.
+TEST(InterpreterBudget, AValueBeyondTheBudgetIsAnError) {
+  Function f;
+  f.name = "big";
+  Builder b(f);
+  ValueId x = b.input("x", Type{DType::F64, {}});
+  ValueId huge = b.broadcast(x, {Dim(std::int64_t{1} << 40)});
+  f.result = b.reduceSum(huge, {0});
+  auto r = interpret(f, {Tensor::scalar(1, DType::F64)});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().render().find("memory budget"), std::string::npos) << r.error().render();
+  Shape overflowing{Dim(std::int64_t{1} << 32), Dim(std::int64_t{1} << 32)};
+  EXPECT_EQ(checkedElementCount({std::int64_t{1} << 32, std::int64_t{1} << 32}), std::nullopt);
+  EXPECT_EQ(checkedElementCount({3, -1}), std::nullopt);
+  EXPECT_EQ(checkedElementCount({3, 4}), 12);
+}
+
+} // namespace
+} // namespace nabla
