@@ -97,12 +97,12 @@ public:
     }
     // The body of the function: loops whose results join the pool, then everything reduced.
     int loops = opt_.maxLoops == 0 ? 0 : uniform(1, std::min(2, loopsLeft_));
-    std::vector<ValueId> terms;
-    for (int i = 0; i < loops; ++i) {
-      ValueId v = loopValue(top, randomType(top, false), 0);
-      top.floats.push_back(v);
-      terms.push_back(v);
-    }
+    std::size_t arguments = top.floats.size();
+    for (int i = 0; i < loops; ++i)
+      top.floats.push_back(loopValue(top, randomType(top, false), 0));
+    // Every loop result reaches the value (a stack that nothing reads tests nothing).
+    std::vector<ValueId> terms(top.floats.begin() + static_cast<std::ptrdiff_t>(arguments),
+                               top.floats.end());
     if (loops == 0 || chance(0.5))
       terms.push_back(expr(top, randomType(top, false), opt_.maxExprDepth));
     ValueId total = toScalar(b, terms[0]);
@@ -378,7 +378,9 @@ private:
     std::vector<ValueId> inits;
     for (const Carry &c : carries)
       inits.push_back(c.kind == Kind::Counter ? b.constant(uniform(0, 2), DType::I32)
-                      : c.kind == Kind::Stack ? b.constantLike(0, c.type)
+                      // A stack that starts from a differentiable value: the slices the
+                      // loop overwrites must then get no cotangent (update's VJP).
+                      : c.kind == Kind::Stack && chance(0.5) ? b.constantLike(0, c.type)
                                               : expr(s, c.type, std::min(depth, 1)));
     // What it captures: some float values, and the i32 scalars (bounds and indices inside).
     std::vector<ValueId> captures;
