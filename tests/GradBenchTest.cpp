@@ -3,6 +3,7 @@
 #include "driver/Json.h"
 #include "tests/Shell.h"
 
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -256,9 +257,13 @@ TEST(GradBench, ShapesMustAgreeWithTheSizesTheInputStates) {
       R"({"id": 4, "kind": "define", "module": "gmm"})",
       // d says 3 but the arrays have 2 columns
       R"({"id": 5, "kind": "evaluate", "module": "gmm", "function": "objective", "input": {"d": 3, "k": 1, "n": 1, "x": [[0, 0]], "m": 0, "gamma": 1, "alpha": [0], "mu": [[0, 0]], "q": [[0, 0]], "l": [[0]]}})",
+      // 17 TB of powers t^j: more memory than any machine has is an answer, not a crash
+      fmt::format(R"({{"id": 6, "kind": "evaluate", "module": "llsq", "function": "primal", )"
+                  R"("input": {{"x": [{}], "n": 2147483647}}}})",
+                  fmt::join(std::vector<int>(1000, 0), ", ")),
   });
   EXPECT_EQ(s.exitCode, 0) << s.err;
-  ASSERT_EQ(s.answers.size(), 6u) << s.err;
+  ASSERT_EQ(s.answers.size(), 7u) << s.err;
   expectError(s.answers[1], 1);
   expectError(s.answers[2], 2);
   // n = 3: t = (-1, 0, 1), residuals sign(t) - (1 + 2t) = (0, -1, -2), y = (0 + 1 + 4) / 2.
@@ -266,6 +271,7 @@ TEST(GradBench, ShapesMustAgreeWithTheSizesTheInputStates) {
   EXPECT_DOUBLE_EQ(s.answers[3]["output"].get<double>(), 2.5);
   EXPECT_EQ(s.answers[4].value("success", false), true) << dumpJson(s.answers[4]);
   expectError(s.answers[5], 5);
+  expectError(s.answers[6], 6);
 }
 
 TEST(GradBench, UnknownModulesAreNotImplemented) {

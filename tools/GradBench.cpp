@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 namespace nabla::tools {
 namespace {
 
@@ -254,7 +256,9 @@ Buffers buffersFor(const CompiledFunction &c, Call &call) {
     b.dimValues.push_back(call.dims.at(d));
   b.dimValues.push_back(0); // never empty, so data() is a valid pointer
   std::int64_t bytes = c.kernel.workspaceSize(b.dimValues.data());
-  if (bytes < 0 || bytes > (std::int64_t{1} << 40))
+  // More than the machine has would be overcommitted, then killed while the kernel runs.
+  auto physical = static_cast<std::int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  if (bytes < 0 || bytes > physical)
     throw Failure{fmt::format("the input needs {} bytes of scratch memory", bytes)};
   b.workspace.reset(std::aligned_alloc(64, static_cast<std::size_t>((bytes + 63) / 64 * 64 + 64)));
   if (!b.workspace)
