@@ -7,6 +7,7 @@
 #include "driver/Source.h"
 #include "tools/Cli.h"
 #include "tools/Compile.h"
+#include "tools/GradBench.h"
 #include "tools/Repl.h"
 
 #include <CLI/CLI.hpp>
@@ -357,6 +358,10 @@ int run(int argc, char **argv) {
                          "The CPU the object is for: native (this machine, the default) or an "
                          "LLVM CPU name such as x86-64-v3 (AVX2), x86-64-v4 (AVX-512), x86-64");
 
+  CLI::App *gradbenchCmd = app.add_subcommand(
+      "gradbench", "Serve GradBench's tool protocol: one JSON message per line on stdin, one "
+                   "answer per line on stdout (docs/gradbench.md)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &e) {
@@ -385,6 +390,8 @@ int run(int argc, char **argv) {
     return runWithLargeStack([&] { return runRepl(replFile); });
   if (checkCmd->parsed())
     return runWithLargeStack([&] { return runCheck(check); });
+  if (gradbenchCmd->parsed())
+    return runWithLargeStack([] { return runGradBench(std::cin, std::cout); });
   if (diffCmd->parsed())
     return runWithLargeStack([&] { return runDiff(diff); });
   return kBadInput;
