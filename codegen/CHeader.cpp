@@ -239,7 +239,8 @@ void emitKernel(std::string &out, const HeaderKernel &k) {
                    "void *workspace);"},
                   kernelHead.size(), indent(kernelHead.size())) +
          "\n";
-  out += fmt::format("int64_t {}_workspace(const int64_t *dims);\n\n", k.symbol);
+  out += fmt::format("int64_t {}_workspace(const int64_t *dims, void *const *args);\n\n",
+                     k.symbol);
 
   // The typed wrapper.
   std::vector<std::string> params;
@@ -277,7 +278,9 @@ void emitKernel(std::string &out, const HeaderKernel &k) {
   std::string wsHead = fmt::format("static inline int64_t {}_workspace_bytes(", k.symbol);
   out += wsHead + wrapList(dimDecls, wsHead.size(), indent(wsHead.size())) + ") {\n";
   out += "  const int64_t nabla_dims[] = {" + wrapList(dimValues, 32, indent(32)) + "};\n";
-  out += fmt::format("  return {}_workspace(nabla_dims);\n}}\n\n", k.symbol);
+  // The arguments matter only to a differentiated loop whose bounds are arguments (then this
+  // returns -1 and the caller passes them to S_workspace itself).
+  out += fmt::format("  return {}_workspace(nabla_dims, NULL);\n}}\n\n", k.symbol);
 }
 
 } // namespace
@@ -313,7 +316,7 @@ std::string emitCHeader(const std::vector<HeaderKernel> &kernels, const HeaderOp
     out += commentLine(line);
   if (!out.empty())
     out = "/" + out.substr(1) + " */\n";
-  out += fmt::format("#ifndef {0}\n#define {0}\n\n#include <stdint.h>\n\n", options.guard);
+  out += fmt::format("#ifndef {0}\n#define {0}\n\n#include <stddef.h>\n#include <stdint.h>\n\n", options.guard);
   out += "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n";
   out += "#ifndef NABLA_INDEX_OUT_OF_RANGE\n"
          "/* What a kernel returns when an index argument is out of range (0: success). */\n"

@@ -15,7 +15,7 @@ namespace nabla::codegen {
 struct Kernel {
   using Run = std::int32_t (*)(void *const *args, void *const *results, const std::int64_t *dims,
                                void *workspace);
-  using WorkspaceSize = std::int64_t (*)(const std::int64_t *dims);
+  using WorkspaceSize = std::int64_t (*)(const std::int64_t *dims, void *const *args);
   Run run = nullptr;
   WorkspaceSize workspaceSize = nullptr;
 };

@@ -4,6 +4,7 @@
 
 #include "codegen/LlvmScalarEmitter.h"
 #include "codegen/Lowering.h"
+#include "codegen/Plan.h"
 #include "ir/OpTable.h"
 
 #include <llvm/IR/Constants.h>
@@ -20,9 +21,11 @@ using llvm::IRBuilder;
 using llvm::Value;
 
 KernelEmitter::KernelEmitter(const Function &f, const LoopPlan &plan, llvm::Module &m,
-                             const std::string &symbol, bool avx512VectorMath)
+                             const std::string &symbol, bool avx512VectorMath, bool internal)
     : f_(f), plan_(plan), m_(m), ctx_(m.getContext()), b_(ctx_), symbol_(symbol),
-      avx512VectorMath_(avx512VectorMath) {}
+      internal_(internal), avx512VectorMath_(avx512VectorMath) {}
+
+KernelEmitter::~KernelEmitter() = default;
 
 void KernelEmitter::run() {
   emitWorkspaceFunction();
@@ -146,31 +149,131 @@ Value *KernelEmitter::accumulator(llvm::Type *t, Value *init) {
 // ----- workspace --------------------------------------------------------------------------------
 
 /// Byte offsets of the workspace buffers (64-aligned), emitted into the current function.
+/// A loop's buffer is followed by the scratch its LowerRule asks for (carried values, tape, its
+/// bodies' workspaces).
 Value *KernelEmitter::layoutWorkspace(std::vector<Value *> *offsets) {
+  overflow_ = b_.getFalse();
   Value *total = b_.getInt64(0);
   if (offsets)
     offsets->assign(f_.insts.size(), nullptr);
+  auto roundUp = [&](Value *bytes) {
+    return b_.CreateAnd(checkedAdd(bytes, b_.getInt64(63)), b_.getInt64(~std::int64_t{63}));
+  };
   for (ValueId v = 0; v < f_.insts.size(); ++v) {
     if (!plan_.inWorkspace[v])
       continue;
     if (offsets)
       (*offsets)[v] = total;
-    Value *bytes = b_.CreateMul(elementCount(f_.typeOf(v).shape),
-                                b_.getInt64(elementBytes(f_.typeOf(v).dtype)));
-    Value *rounded =
-        b_.CreateAnd(b_.CreateAdd(bytes, b_.getInt64(63)), b_.getInt64(~std::int64_t{63}));
-    total = b_.CreateAdd(total, rounded);
+    Value *bytes = b_.getInt64(elementBytes(f_.typeOf(v).dtype));
+    for (const Dim &d : f_.typeOf(v).shape)
+      bytes = checkedMul(bytes, dim(d));
+    if (auto scratch = lowerRule(f_.insts[v].op).scratchBytes)
+      bytes = checkedAdd(roundUp(bytes), scratch(*this, v));
+    total = checkedAdd(total, roundUp(bytes));
   }
   return total;
 }
 
+Value *KernelEmitter::checkedAdd(Value *a, Value *b) {
+  Value *sum = b_.CreateBinaryIntrinsic(llvm::Intrinsic::sadd_with_overflow, a, b);
+  noteOverflow(b_.CreateExtractValue(sum, 1));
+  return b_.CreateExtractValue(sum, 0);
+}
+
+Value *KernelEmitter::checkedMul(Value *a, Value *b) {
+  Value *product = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smul_with_overflow, a, b);
+  noteOverflow(b_.CreateExtractValue(product, 1));
+  return b_.CreateExtractValue(product, 0);
+}
+
+void KernelEmitter::noteOverflow(Value *overflowed) {
+  if (overflow_)
+    overflow_ = b_.CreateOr(overflow_, overflowed);
+}
+
 void KernelEmitter::emitWorkspaceFunction() {
-  auto *type = llvm::FunctionType::get(b_.getInt64Ty(), {b_.getPtrTy()}, false);
-  llvm::Function *fn =
-      llvm::Function::Create(type, llvm::Function::ExternalLinkage, symbol_ + "_workspace", m_);
+  llvm::Type *ptr = b_.getPtrTy();
+  auto *type = llvm::FunctionType::get(b_.getInt64Ty(), {ptr, ptr}, false);
+  auto linkage = internal_ ? llvm::Function::InternalLinkage : llvm::Function::ExternalLinkage;
+  llvm::Function *fn = llvm::Function::Create(type, linkage, symbol_ + "_workspace", m_);
   dimsArg_ = fn->getArg(0);
+  argsArg_ = fn->getArg(1);
   beginFunction(fn);
-  b_.CreateRet(layoutWorkspace(nullptr));
+  Value *total = layoutWorkspace(nullptr);
+  b_.CreateRet(b_.CreateSelect(overflow_, b_.getInt64(-1), total));
+  overflow_ = nullptr;
+}
+
+// ----- loops ------------------------------------------------------------------------------------
+
+const KernelEmitter::BodyKernel &
+KernelEmitter::bodyKernel(const Function &body, const std::string &suffix,
+                          std::span<const std::size_t> carriedArguments) {
+  std::unique_ptr<BodyKernel> &kernel = bodies_[&body];
+  if (kernel)
+    return *kernel;
+  kernel = std::make_unique<BodyKernel>();
+  kernel->plan = planKernel(body, plan_.target, carriedArguments);
+  std::string name = symbol_ + "." + suffix;
+  KernelEmitter(body, kernel->plan, m_, name, avx512VectorMath_, /*internal=*/true).run();
+  kernel->run = m_.getFunction(name);
+  kernel->workspace = m_.getFunction(name + "_workspace");
+  return *kernel;
+}
+
+Value *KernelEmitter::valueBeforeRun(ValueId v, const char *what) {
+  const Inst &inst = f_.insts[v];
+  const LowerRule &rule = lowerRule(inst.op);
+  auto refuse = [&]() -> Value * {
+    throw std::runtime_error(fmt::format(
+        "in '{}': {} %{} ('{}') must be computed from dimensions, constants and i32 arguments "
+        "for native code, which sizes the workspace before the call (use --engine interp)",
+        f_.name, what, v, mnemonic(inst.op)));
+  };
+  if (!inst.type.isScalar())
+    return refuse();
+  switch (rule.how) {
+  case Lowering::Argument: {
+    if (!argsArg_ || !f_.yields.empty()) // a loop body's parameter varies from call to call
+      return refuse();
+    std::vector<ValueId> arguments = f_.arguments();
+    auto k = static_cast<std::uint64_t>(std::find(arguments.begin(), arguments.end(), v) -
+                                        arguments.begin());
+    Value *array = argsArg_;
+    if (overflow_) { // sizing the workspace: a caller may pass no arguments, then it gets -1
+      Value *missing = b_.CreateIsNull(argsArg_);
+      noteOverflow(missing);
+      Value *zero = stackSlots(b_.getInt64Ty(), 1), *stand = stackSlots(b_.getPtrTy(), 1);
+      b_.CreateStore(b_.getInt64(0), zero);
+      b_.CreateStore(zero, stand);
+      array = b_.CreateSelect(missing, b_.CreateGEP(b_.getPtrTy(), stand, b_.getInt64(-std::int64_t(k))), argsArg_);
+    }
+    Value *data = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstGEP1_64(b_.getPtrTy(), array, k));
+    return load(v, b_.getInt64(0), data);
+  }
+  case Lowering::Elementwise: {
+    std::vector<void *> operands;
+    for (ValueId o : inst.operands)
+      operands.push_back(valueBeforeRun(o, what));
+    LlvmScalarEmitter emitter(b_, m_, registerType(f_.typeOf(inst.operands[0]).dtype),
+                              avx512VectorMath_);
+    ScalarEmitter::Scope scope(emitter);
+    return static_cast<Value *>(opInfo(inst.op).lowerScalar(operands, inst));
+  }
+  case Lowering::Element:
+    if (!inst.operands.empty())
+      return refuse();
+    return rule.element(*this, v, {});
+  case Lowering::Alias:
+  case Lowering::Loops:
+    break;
+  }
+  return refuse();
+}
+
+Value *KernelEmitter::stackSlots(llvm::Type *t, unsigned count) {
+  IRBuilder<> entry(dimsBlock_, dimsBlock_->begin());
+  return entry.CreateAlloca(t, entry.getInt32(count));
 }
 
 // ----- the kernel -------------------------------------------------------------------------------
@@ -178,17 +281,21 @@ void KernelEmitter::emitWorkspaceFunction() {
 void KernelEmitter::emitKernel() {
   llvm::Type *ptr = b_.getPtrTy();
   auto *type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr, ptr}, false);
-  kernel_ = llvm::Function::Create(type, llvm::Function::ExternalLinkage, symbol_, m_);
+  kernel_ = llvm::Function::Create(
+      type, internal_ ? llvm::Function::InternalLinkage : llvm::Function::ExternalLinkage, symbol_,
+      m_);
   for (unsigned i = 0; i < 4; ++i)
     kernel_->addParamAttr(i, llvm::Attribute::NoAlias);
   llvm::Value *args = kernel_->getArg(0), *results = kernel_->getArg(1);
   dimsArg_ = kernel_->getArg(2);
+  argsArg_ = args;
   llvm::Value *workspace = kernel_->getArg(3);
   beginFunction(kernel_);
   errorBlock_ = llvm::BasicBlock::Create(ctx_, "index_out_of_range", kernel_);
 
   std::vector<Value *> offsets;
   layoutWorkspace(&offsets);
+  overflow_ = nullptr; // the workspace function has checked the sizes
   buffers_.assign(f_.insts.size(), nullptr);
   std::size_t argIndex = 0;
   for (ValueId v = 0; v < f_.insts.size(); ++v) {
@@ -206,6 +313,8 @@ void KernelEmitter::emitKernel() {
     Value *target = b_.CreateLoad(ptr, b_.CreateConstGEP1_64(ptr, results, r));
     if (slot.copied)
       copies.emplace_back(slot.value, target);
+    else if (slot.inPlace) // the update writes into the carried argument it replaces
+      buffers_[slot.value] = buffers_[f_.insts[slot.value].operands[0]];
     else
       buffers_[slot.value] = target;
   }
@@ -269,13 +378,14 @@ void KernelEmitter::emitGroup(const LoopGroup &group) {
   // Emit into the new function with the buffers renamed to its parameters.
   llvm::Function *outerFn = kernel_;
   llvm::BasicBlock *outerDims = dimsBlock_, *outerError = errorBlock_;
-  Value *outerDimsArg = dimsArg_;
+  Value *outerDimsArg = dimsArg_, *outerArgsArg = argsArg_;
   auto outerCache = std::move(dimCache_);
   std::vector<Value *> outerBuffers = buffers_;
   llvm::IRBuilderBase::InsertPoint outerPoint = b_.saveIP();
 
   kernel_ = fn;
   dimsArg_ = fn->getArg(0);
+  argsArg_ = nullptr;
   for (Value *&buffer : buffers_) {
     auto it = std::find(used.begin(), used.end(), buffer);
     buffer = it == used.end() ? nullptr : fn->getArg(static_cast<unsigned>(it - used.begin()) + 1);
@@ -309,6 +419,7 @@ void KernelEmitter::emitGroup(const LoopGroup &group) {
   dimsBlock_ = outerDims;
   errorBlock_ = outerError;
   dimsArg_ = outerDimsArg;
+  argsArg_ = outerArgsArg;
   dimCache_ = std::move(outerCache);
   buffers_ = std::move(outerBuffers);
   b_.restoreIP(outerPoint);
@@ -323,9 +434,9 @@ void KernelEmitter::emitGroup(const LoopGroup &group) {
 
 // ----- loads and stores ------------------------------------------------------------------------
 
-Value *KernelEmitter::load(ValueId v, Value *flat) {
+Value *KernelEmitter::load(ValueId v, Value *flat, Value *base) {
   DType t = f_.typeOf(v).dtype;
-  Value *ptr = b_.CreateGEP(memoryType(t), buffers_[v], flat);
+  Value *ptr = b_.CreateGEP(memoryType(t), base ? base : buffers_[v], flat);
   Value *x = b_.CreateLoad(memoryType(t), ptr);
   return t == DType::Bool ? b_.CreateTrunc(x, b_.getInt1Ty()) : x;
 }

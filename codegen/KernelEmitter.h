@@ -12,6 +12,8 @@
 #include <llvm/IR/Module.h>
 
 #include <map>
+#include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -20,8 +22,10 @@ namespace nabla::codegen {
 
 class KernelEmitter {
 public:
+  /// `internal`: a loop body's kernel, called only from this module.
   KernelEmitter(const Function &f, const LoopPlan &plan, llvm::Module &m, const std::string &symbol,
-                bool avx512VectorMath);
+                bool avx512VectorMath, bool internal = false);
+  ~KernelEmitter();
 
   /// Emits `symbol_workspace` and the kernel `symbol`.
   void run();
@@ -68,9 +72,38 @@ public:
   /// A scalar accumulator in a stack slot (promoted to a register by LLVM).
   llvm::Value *accumulator(llvm::Type *t, llvm::Value *init);
 
+  // ----- loops (codegen/LowerLoop.cpp) ----------------------------------------------------------
+
+  /// A loop body compiled as a kernel of its own (the ABI of codegen/Lowering.h, internal).
+  struct BodyKernel {
+    LoopPlan plan;
+    llvm::Function *run = nullptr, *workspace = nullptr;
+  };
+  /// The kernel of `body`, named `symbol.suffix`, emitted on first use. `carriedArguments` as
+  /// for planKernel.
+  const BodyKernel &bodyKernel(const Function &body, const std::string &suffix,
+                               std::span<const std::size_t> carriedArguments);
+  /// The `dims` pointer of the function being emitted (body kernels take the same dims).
+  llvm::Value *dimsArgument() { return dimsArg_; }
+  /// The buffer of value `v` in the function being emitted (null when it has none).
+  llvm::Value *buffer(ValueId v) { return buffers_[v]; }
+  /// The scalar `v` computed from dimensions, constants and argument values alone, as the
+  /// workspace function can before the call (a differentiated loop's bounds size its tape);
+  /// throws a diagnostic naming `what` when `v` depends on anything else.
+  llvm::Value *valueBeforeRun(ValueId v, const char *what);
+  /// Workspace size arithmetic: an int64 overflow makes the workspace function return -1.
+  llvm::Value *checkedAdd(llvm::Value *a, llvm::Value *b);
+  llvm::Value *checkedMul(llvm::Value *a, llvm::Value *b);
+  void noteOverflow(llvm::Value *overflowed);
+  /// `count` stack slots of type `t`, allocated once in the entry block.
+  llvm::Value *stackSlots(llvm::Type *t, unsigned count);
+  /// Stores every element of `v` (computed in place when fused) to `target`.
+  void copyTo(ValueId v, llvm::Value *target) { emitCopy(v, target); }
+
   // ----- elements -------------------------------------------------------------------------------
 
-  llvm::Value *load(ValueId v, llvm::Value *flat);
+  /// An element of `v` from its buffer (or from `base`, a buffer of v's type).
+  llvm::Value *load(ValueId v, llvm::Value *flat, llvm::Value *base = nullptr);
   void store(ValueId v, llvm::Value *flat, llvm::Value *x);
   void storeTo(llvm::Value *base, DType t, llvm::Value *flat, llvm::Value *x);
   /// The element of `v` at `idx`: loaded from its buffer, or computed in place when fused.
@@ -137,6 +170,10 @@ private:
   llvm::BasicBlock *errorBlock_ = nullptr;
   llvm::BasicBlock *dimsBlock_ = nullptr;
   llvm::Value *dimsArg_ = nullptr;
+  llvm::Value *argsArg_ = nullptr;     // the ABI's args (kernel and workspace function only)
+  llvm::Value *overflow_ = nullptr;    // i1: a workspace size overflowed
+  std::map<const Function *, std::unique_ptr<BodyKernel>> bodies_;
+  bool internal_;
   std::map<std::string, llvm::Value *> dimCache_;
   std::vector<llvm::Value *> buffers_;
   std::unordered_map<ValueId, llvm::Value *> inRegister_; // members of the fused loop emitted

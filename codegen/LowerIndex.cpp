@@ -1,4 +1,4 @@
-// Lowering of the indexing ops: gathers (take, take_along) and scatter-adds, with every index
+// Lowering of the indexing ops: gathers (take, take_along), scatter-adds and update, with every index
 // wrapped and checked by the interpreter's own definition (ir/IndexMath.h); an index out of range
 // exits the kernel with kIndexOutOfRange.
 #include "codegen/KernelEmitter.h"
@@ -76,8 +76,28 @@ template <bool Along> void emitScatter(KernelEmitter &e, ValueId v) {
   });
 }
 
+/// update: x with the slice at one index along `axis` replaced. Copies x, then writes the
+/// slice; the copy is skipped when the plan gave the update x's own buffer (a loop's carried
+/// value that nothing else reads: ResultSlot::inPlace), so a step costs the slice only.
+void emitUpdate(KernelEmitter &e, ValueId v) {
+  const Inst &inst = e.inst(v);
+  ValueId x = inst.operands[0], value = inst.operands[2];
+  const Shape &shape = inst.type.shape;
+  auto axis = static_cast<std::size_t>(inst.intAttr("axis"));
+  Value *id = checkedIndex(e, e.element(inst.operands[1], {}), e.dim(shape[axis]));
+  if (e.buffer(v) != e.buffer(x))
+    e.copyTo(x, e.buffer(v));
+  e.loopNest(e.dims(e.f().typeOf(value).shape), [&](const Index &idx) {
+    Index dst(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(axis));
+    dst.push_back(id);
+    dst.insert(dst.end(), idx.begin() + static_cast<std::ptrdiff_t>(axis), idx.end());
+    e.store(v, e.flatten(shape, dst), e.element(value, idx));
+  });
+}
+
 } // namespace
 
+const LowerRule lowerUpdate{Lowering::Loops, RowAccess::None, false, nullptr, emitUpdate};
 const LowerRule lowerTake{Lowering::Loops, RowAccess::None, false, nullptr, emitGather<false>};
 const LowerRule lowerTakeAlong{Lowering::Loops, RowAccess::OffAxis0, false, nullptr,
                                emitGather<true>};

@@ -46,6 +46,9 @@ struct LowerRule {
   llvm::Value *(*element)(KernelEmitter &e, ValueId v, const Index &idx) = nullptr;
   /// Lowering::Loops: the loops that fill value `v`'s buffer.
   void (*emit)(KernelEmitter &e, ValueId v) = nullptr;
+  /// Lowering::Loops: the workspace bytes that emit needs after the value's buffer (a loop's
+  /// carried values, tape and bodies), emitted in the workspace function and the kernel alike.
+  llvm::Value *(*scratchBytes)(KernelEmitter &e, ValueId v) = nullptr;
 };
 
 /// Whether values of the op are computed inside their consumers' loops.
@@ -54,9 +57,6 @@ inline bool isFused(const LowerRule &r) {
 }
 
 const LowerRule &lowerRule(Op op);
-
-/// False for the ops the code generator does not handle yet (loops: codegen/LowerLoop.cpp).
-bool compilesToNative(Op op);
 
 // Each family file defines one LowerRule per op, named lower<Name>, e.g. `lowerTanh`.
 #define NABLA_OP(Name, mnemonic) extern const LowerRule lower##Name;

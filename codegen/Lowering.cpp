@@ -25,10 +25,6 @@ const char *runtimeSymbolName(int which) { return kRuntimeSymbols[which]; }
 
 std::unique_ptr<llvm::Module> lowerToLlvm(const Function &f, llvm::LLVMContext &context,
                                           const std::string &symbol, bool avx512VectorMath) {
-  for (const Inst &inst : f.insts)
-    if (!compilesToNative(inst.op))
-      throw std::runtime_error(std::string("'") + std::string(mnemonic(inst.op)) +
-                               "' is not compiled to native code yet (use --engine interp)");
   auto module = std::make_unique<llvm::Module>(symbol, context);
   LoopPlan plan = planKernel(f);
   KernelEmitter(f, plan, *module, symbol, avx512VectorMath).run();

@@ -3,6 +3,7 @@
 #include "codegen/Plan.h"
 
 #include "codegen/LowerRule.h"
+#include "ir/Loop.h"
 #include "ir/OpTable.h"
 
 #include <algorithm>
@@ -42,6 +43,7 @@ bool swapsLastTwoAxes(const Inst &inst) {
 
 bool isArgument(const Inst &inst) { return lowerRule(inst.op).how == Lowering::Argument; }
 bool isAlias(const Inst &inst) { return lowerRule(inst.op).how == Lowering::Alias; }
+bool isLoop(const Inst &inst) { return inst.op == Op::Loop || inst.op == Op::LoopGrad; }
 
 /// A materialized value that computing an element reads: at the same index (through
 /// elementwise ops only), or at another (through a broadcast or a reshape).
@@ -59,7 +61,11 @@ struct RowRead {
 
 class Planner {
 public:
-  Planner(const Function &f, const PlanTarget &target) : f_(f) { plan_.target = target; }
+  Planner(const Function &f, const PlanTarget &target,
+          std::span<const std::size_t> carriedArguments)
+      : f_(f), carriedArguments_(carriedArguments) {
+    plan_.target = target;
+  }
 
   LoopPlan run() {
     planMaterialization();
@@ -70,7 +76,21 @@ public:
   }
 
 private:
+  bool isBody() const { return !f_.yields.empty(); }
+
+  /// The values the kernel returns: a loop body's yields, else the value and named results.
+  std::vector<ValueId> resultValues() const {
+    if (isBody())
+      return f_.yields;
+    std::vector<ValueId> values{f_.result};
+    for (const NamedValue &o : f_.outputs)
+      values.push_back(o.value);
+    return values;
+  }
+
   bool isResult(ValueId v) const {
+    if (isBody())
+      return std::find(f_.yields.begin(), f_.yields.end(), v) != f_.yields.end();
     if (v == f_.result)
       return true;
     for (const NamedValue &o : f_.outputs)
@@ -108,6 +128,10 @@ private:
         }
       if (isAlias(inst))
         needsBuffer[inst.operands[0]] = true;
+      // A loop's body reads its captures through pointers.
+      if (isLoop(inst))
+        for (ValueId o : loops::operandsOf(inst).captures)
+          needsBuffer[o] = true;
     }
     // A transpose read only by matmuls (which read its operand transposed) needs no buffer.
     std::vector<bool> onlyMatmulUses(n, true);
@@ -158,8 +182,10 @@ private:
     }
     plan_.materialized = std::move(materialized);
     plan_.inWorkspace.assign(n, false);
+    // A loop's buffer is followed by its scratch (codegen/LowerLoop.cpp), so it is always
+    // workspace; a loop returned as a result is copied out.
     for (ValueId v = 0; v < n; ++v)
-      plan_.inWorkspace[v] = plan_.materialized[v] && !isResult(v);
+      plan_.inWorkspace[v] = plan_.materialized[v] && (!isResult(v) || isLoop(f_.insts[v]));
   }
 
   // ----- matrix products ------------------------------------------------------------------------
@@ -460,25 +486,41 @@ private:
   /// Results go straight to the caller's buffers (the first result that names a value gets it;
   /// a value named twice, or an argument returned as a result, is copied at the end).
   void planResults() {
-    std::vector<ValueId> values{f_.result};
-    for (const NamedValue &o : f_.outputs)
-      values.push_back(o.value);
+    std::vector<ValueId> values = resultValues();
     std::vector<bool> claimed(f_.insts.size(), false);
-    for (ValueId v : values) {
-      bool direct = plan_.materialized[v] && !claimed[v];
+    for (std::size_t r = 0; r < values.size(); ++r) {
+      ValueId v = values[r];
+      bool direct = plan_.materialized[v] && !claimed[v] && !isLoop(f_.insts[v]);
       claimed[v] = claimed[v] || direct;
-      plan_.results.push_back({v, !direct});
+      plan_.results.push_back({v, !direct, direct && updatesInPlace(r)});
     }
   }
 
+  /// Whether yield `r` is an update of the argument it replaces, read by nothing else.
+  bool updatesInPlace(std::size_t r) const {
+    if (r >= carriedArguments_.size())
+      return false;
+    const Inst &update = f_.insts[f_.yields[r]];
+    ValueId carried = f_.arguments()[carriedArguments_[r]];
+    if (update.op != Op::Update || update.operands[0] != carried)
+      return false;
+    for (const Inst &inst : f_.insts)
+      for (ValueId o : inst.operands)
+        if (o == carried && &inst != &update)
+          return false;
+    return std::find(f_.yields.begin(), f_.yields.end(), carried) == f_.yields.end();
+  }
+
   const Function &f_;
+  std::span<const std::size_t> carriedArguments_;
   LoopPlan plan_;
 };
 
 } // namespace
 
-LoopPlan planKernel(const Function &f, const PlanTarget &target) {
-  return Planner(f, target).run();
+LoopPlan planKernel(const Function &f, const PlanTarget &target,
+                    std::span<const std::size_t> carriedArguments) {
+  return Planner(f, target, carriedArguments).run();
 }
 
 MatrixOperand matrixOperand(const Function &f, const LoopPlan &plan, ValueId v) {

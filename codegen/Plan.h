@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,10 @@ struct LoopGroup {
 struct ResultSlot {
   ValueId value;
   bool copied;
+  /// A loop body's carried yield that is an `update` of its own carried argument, that
+  /// argument's only use: the update writes its slice into the argument's buffer, which the
+  /// loop passes as this result's buffer too (no copy of the whole carried tensor per step).
+  bool inPlace = false;
 };
 
 struct LoopPlan {
@@ -80,8 +85,11 @@ struct LoopPlan {
   std::vector<ResultSlot> results;                  // the value, then each named result
 };
 
-/// Plans the kernel of `f` for `target`.
-LoopPlan planKernel(const Function &f, const PlanTarget &target = PlanTarget::host());
+/// Plans the kernel of `f` for `target`. For a loop body, `carriedArguments` gives for each of
+/// its first yields the argument (position in Function::arguments()) that the yield replaces at
+/// the next step: such a yield may update that argument's buffer in place (ResultSlot::inPlace).
+LoopPlan planKernel(const Function &f, const PlanTarget &target = PlanTarget::host(),
+                    std::span<const std::size_t> carriedArguments = {});
 
 /// The plan as text, one line per loop, e.g. `group 0: loop [n] { %3 tanh, %4 mul } -> %4`.
 std::string printPlan(const Function &f, const LoopPlan &plan);

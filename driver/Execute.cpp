@@ -130,7 +130,9 @@ Expected<std::vector<Tensor>> runJit(const Function &f, const std::vector<Tensor
   for (const std::string &d : f.dimParams)
     dimValues.push_back(dims->at(d));
   dimValues.push_back(0); // never empty, so data() is a valid pointer
-  std::int64_t workspaceBytes = kernel->workspaceSize(dimValues.data());
+  std::int64_t workspaceBytes = kernel->workspaceSize(dimValues.data(), argPtrs.data());
+  if (workspaceBytes < 0)
+    return makeDiagnostic(fmt::format("in '{}': the workspace size overflows", f.name));
   std::unique_ptr<void, decltype(&std::free)> workspace(
       std::aligned_alloc(64, static_cast<std::size_t>((workspaceBytes + 63) / 64 * 64 + 64)),
       &std::free);

@@ -95,9 +95,10 @@ Expected<CheckReport> check(const Program &program, const CheckOptions &options)
   return checkModule(program.state_->module, options);
 }
 
-std::int64_t CompiledFunction::workspaceBytes(const std::int64_t *dims) const {
+std::int64_t CompiledFunction::workspaceBytes(const std::int64_t *dims,
+                                              const void *const *args) const {
   static const std::int64_t none = 0;
-  return workspace_(dims ? dims : &none);
+  return workspace_(dims ? dims : &none, const_cast<void *const *>(args));
 }
 
 int CompiledFunction::run(const void *const *args, void *const *results, const std::int64_t *dims,

@@ -154,8 +154,9 @@ const char *nabla_dimension_name(const nabla_function *f, size_t k) {
   return f && k < f->function.dimensions().size() ? f->function.dimensions()[k].c_str() : nullptr;
 }
 
-int64_t nabla_workspace_bytes(const nabla_function *f, const int64_t *dims) {
-  return f ? f->function.workspaceBytes(dims) : -1;
+int64_t nabla_workspace_bytes(const nabla_function *f, const int64_t *dims,
+                              const void *const *args) {
+  return f ? f->function.workspaceBytes(dims, args) : -1;
 }
 
 int nabla_run(const nabla_function *f, const void *const *args, void *const *results,

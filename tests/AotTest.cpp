@@ -438,7 +438,7 @@ TEST_F(Aot, HeaderIsStrictC99AndCxx17AndTwoHeadersMix) {
                              " *   args[0]  x         f32[B, 6]  input",
                              " *   results[2]  grad h.W       f32[5, 6]  d loss / d h.W",
                              " * dims: the runtime dimensions, dims[0] = B",
-                             "int64_t nabla_mlp_grad_workspace(const int64_t *dims);",
+                             "int64_t nabla_mlp_grad_workspace(const int64_t *dims, void *const *args);",
                              "static inline int32_t nabla_mlp_grad_call(const float *x, const "
                              "int32_t *y, const float *h_W,"})
     EXPECT_NE(header.find(needle), std::string::npos) << needle << "\n" << header;

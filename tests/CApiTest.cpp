@@ -44,7 +44,7 @@ TEST(CApi, GradientOfTheLectureFunction) {
   double x = 1, y = 2, z = 0, value = 0, d[3] = {0, 0, 0};
   const void *args[] = {&x, &y, &z};
   void *results[] = {&value, &d[0], &d[1], &d[2]};
-  std::vector<char> workspace(static_cast<std::size_t>(nabla_workspace_bytes(grad, nullptr)) + 128);
+  std::vector<char> workspace(static_cast<std::size_t>(nabla_workspace_bytes(grad, nullptr, nullptr)) + 128);
   void *aligned = workspace.data() + (64 - reinterpret_cast<std::uintptr_t>(workspace.data()) % 64);
   EXPECT_EQ(nabla_run(grad, args, results, nullptr, aligned), 0);
   EXPECT_EQ(value, 6);
@@ -71,7 +71,7 @@ TEST(CApi, JvpWithRuntimeDimensionsAndAChosenWrt) {
   const void *args[] = {a, b, ta};
   void *results[] = {&value, &tangent};
   std::int64_t dims[] = {3};
-  std::vector<char> workspace(static_cast<std::size_t>(nabla_workspace_bytes(jvp, dims)) + 128);
+  std::vector<char> workspace(static_cast<std::size_t>(nabla_workspace_bytes(jvp, dims, nullptr)) + 128);
   void *aligned = workspace.data() + (64 - reinterpret_cast<std::uintptr_t>(workspace.data()) % 64);
   EXPECT_EQ(nabla_run(jvp, args, results, dims, aligned), 0);
   EXPECT_EQ(value, 1 + 2 + 12);

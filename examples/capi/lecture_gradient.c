@@ -28,7 +28,7 @@ int main(void) {
     fprintf(stderr, "unexpected layout\n");
     return 1;
   }
-  int64_t bytes = nabla_workspace_bytes(grad, NULL);
+  int64_t bytes = nabla_workspace_bytes(grad, NULL, NULL);
   void *workspace = aligned_alloc(64, (size_t)((bytes + 63) / 64 * 64 + 64));
   int status = nabla_run(grad, args, results, NULL, workspace);
   free(workspace);

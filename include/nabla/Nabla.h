@@ -51,8 +51,10 @@ public:
   /// The runtime dimensions that `dims` gives, in order (e.g. {"B"}).
   const std::vector<std::string> &dimensions() const { return dimensions_; }
 
-  /// Bytes of scratch memory a call needs for these dimension values.
-  std::int64_t workspaceBytes(const std::int64_t *dims) const;
+  /// Bytes of scratch memory a call needs for these dimension values and, when a differentiated
+  /// loop's bounds are arguments, these arguments (as for run; may be null otherwise). -1 when
+  /// the size overflows int64 or needs the arguments.
+  std::int64_t workspaceBytes(const std::int64_t *dims, const void *const *args = nullptr) const;
 
   /// Runs the kernel. `args[i]` points to argument i's row-major data, `results[j]` to room for
   /// result j, `workspace` to workspaceBytes(dims) bytes aligned to 64. Returns 0, or 1 when an
@@ -63,7 +65,7 @@ public:
 private:
   friend class Program;
   using Run = std::int32_t (*)(void *const *, void *const *, const std::int64_t *, void *);
-  using Workspace = std::int64_t (*)(const std::int64_t *);
+  using Workspace = std::int64_t (*)(const std::int64_t *, void *const *);
   Run run_ = nullptr;
   Workspace workspace_ = nullptr;
   std::vector<Slot> arguments_, results_;

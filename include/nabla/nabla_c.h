@@ -6,7 +6,7 @@
  *   nabla_program *p = nabla_program_from_file("model.nabla", &error);
  *   nabla_function *g = nabla_compile(p, "loss", NABLA_GRADIENT, NULL, 0, &error);
  *   ... args[i]: argument i's row-major data; results[j]: room for result j ...
- *   void *ws = aligned_alloc(64, (nabla_workspace_bytes(g, dims) + 63) / 64 * 64 + 64);
+ *   void *ws = aligned_alloc(64, (nabla_workspace_bytes(g, dims, args) + 63) / 64 * 64 + 64);
  *   int status = nabla_run(g, args, results, dims, ws);
  *   nabla_function_free(g); nabla_program_free(p);
  *
@@ -68,8 +68,11 @@ const char *nabla_result_dim(const nabla_function *function, size_t j, size_t ax
 size_t nabla_dimension_count(const nabla_function *function);
 const char *nabla_dimension_name(const nabla_function *function, size_t k);
 
-/* Bytes of workspace a call needs for these dimension values (64-byte aligned memory). */
-int64_t nabla_workspace_bytes(const nabla_function *function, const int64_t *dims);
+/* Bytes of workspace a call needs for these dimension values (64-byte aligned memory) and, when
+ * a differentiated loop's bounds are arguments, these arguments (as for nabla_run; NULL
+ * otherwise). -1 when the size overflows int64 or needs the arguments. */
+int64_t nabla_workspace_bytes(const nabla_function *function, const int64_t *dims,
+                              const void *const *args);
 
 /* Runs the kernel: 0, or NABLA_INDEX_OUT_OF_RANGE when an index argument is out of range. */
 #ifndef NABLA_INDEX_OUT_OF_RANGE
