@@ -70,11 +70,23 @@ struct Param {
   SourceRange range; // the name
 };
 
-/// `name = value` in a block.
+/// A statement of a block: `name = value`, and in a loop body (LANGUAGE.md §3b) also
+/// `name[index] = value` and a nested `for name in lo..hi { body }`.
 struct Binding {
+  enum class Kind {
+    Bind,   // name = value
+    Update, // name[indices] = value
+    For,    // for name in lo..hi { body }      (name is the index)
+  };
+  Kind kind = Kind::Bind;
   std::string name;
-  ExprPtr value;
+  ExprPtr value;               // Bind, Update
   SourceRange nameRange;
+  std::vector<IndexItem> indices; // Update
+  SourceRange indexRange;         // Update: the brackets
+  ExprPtr lo, hi;                 // For
+  std::vector<Binding> body;      // For
+  SourceRange range;              // the whole statement
 };
 
 /// `let name = value`.
@@ -120,6 +132,7 @@ struct ModelStmt {
     Bind,   // NAME = EXPR
     Output, // output NAME = EXPR
     Loss,   // loss EXPR              (name empty)
+    For,    // for NAME in A..B { ... } (loop)
   };
   Kind kind = Kind::Bind;
   std::string name;
@@ -127,6 +140,7 @@ struct ModelStmt {
   std::optional<TypeExpr> type;    // Input, Param
   std::optional<Initializer> init; // Param
   ExprPtr value;                   // Layer, Bind, Output, Loss
+  std::shared_ptr<const Binding> loop; // For
   SourceRange range;               // the whole statement (from its keyword)
 };
 

@@ -44,8 +44,8 @@ SourceRange failureRange(const ParseState &st, Iterator where) {
 }
 
 std::string keywordAt(const ParseState &st, SourceRange range) {
-  static constexpr std::string_view keywords[] = {"fn",    "let",    "model", "input", "param",
-                                                  "layer", "output", "loss",  "return"};
+  // The words that are never names (GrammarDef.h's `keyword`).
+  static constexpr std::string_view keywords[] = {"fn", "let", "model", "return", "for"};
   std::string_view token(st.begin + range.begin, range.end - range.begin);
   for (std::string_view k : keywords)
     if (token == k)

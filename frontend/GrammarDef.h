@@ -295,6 +295,11 @@ struct FnBody {
   std::size_t end = 0;
 };
 
+struct LoopBody {
+  std::vector<ast::Binding> stmts;
+  std::size_t end = 0;
+};
+
 struct ModelBody {
   std::vector<ast::ModelStmt> stmts;
   std::size_t end = 0;
@@ -454,6 +459,13 @@ x3::rule<class ParamListId, std::vector<ast::Param>> const paramList = "'('";
 x3::rule<class ParamId, ast::Param> const param = "parameter name";
 x3::rule<class FnBodyId, FnBody> const fnBody = "'=' or '{' after function signature";
 x3::rule<class BindingId, ast::Binding> const binding = "binding";
+x3::rule<class UpdateTargetId, Node> const updateTarget = "name";
+x3::rule<class UpdateStmtId, ast::Binding> const updateStmt = "update";
+x3::rule<class ForStmtId, ast::Binding> const forStmt = "'for'";
+x3::rule<class BlockStmtId, ast::Binding> const blockStmt = "statement";
+x3::rule<class LoopBodyId, LoopBody> const loopBody = "'{' after the loop range";
+x3::rule<class RangeDotsId> const rangeDots = "'..'";
+x3::rule<class InId> const inKw = "'in'";
 x3::rule<class ReturnStmtId, Node> const returnStmt = "'return' at the end of block";
 x3::rule<class ModelDeclId, ast::ModelDecl> const modelDecl = "'model'";
 x3::rule<class HeaderDimsId, std::vector<ast::HeaderDim>> const headerDims = "'('";
@@ -477,8 +489,9 @@ auto const digit = x3::char_('0', '9');
 /// A keyword never matches the start of a longer name: `lossy` is a name.
 inline auto kw(const char *word) { return x3::lexeme[x3::lit(word) >> !identChar]; }
 
-auto const keyword = x3::lexeme[(x3::lit("fn") | "let" | "model" | "input" | "param" | "layer" |
-                                 "output" | "loss" | "return") >>
+// The model statements' words (input, param, layer, output, loss) are keywords only where a model
+// statement starts, so a function may name a value `loss` (LANGUAGE.md's rnn_loss does).
+auto const keyword = x3::lexeme[(x3::lit("fn") | "let" | "model" | "return" | "for") >>
                                 !identChar];
 
 /// Newlines are allowed after a token that cannot end an expression or statement (an infix
@@ -501,8 +514,9 @@ auto const refName_def =
                                                      identStart >> *identChar)]][makeTok];
 
 // number = (digit+ ("." digit*)? | "." digit+) ([eE] [+-]? digit+)?
+// A '.' followed by another '.' is not part of a number: `0..T` is a loop range.
 auto const number_def =
-    x3::raw[x3::lexeme[((+digit >> -('.' >> *digit)) | ('.' >> +digit)) >>
+    x3::raw[x3::lexeme[((+digit >> -('.' >> !x3::lit('.') >> *digit)) | ('.' >> +digit)) >>
                        -(x3::char_("eE") >> -x3::char_("+-") >> +digit)]][([](auto &ctx) {
       auto &r = x3::_attr(ctx);
       x3::_val(ctx) = makeNumber(stateOf(ctx), r.begin(), r.end());
@@ -814,7 +828,62 @@ auto const binding_def =
        x3::_val(ctx).nameRange = x3::_attr(ctx).range;
      })] >>
      eqSign) > nlOpt >
-    expression[([](auto &ctx) { x3::_val(ctx).value = exprPtr(x3::_attr(ctx)); })];
+    expression[([](auto &ctx) {
+      ast::Binding &b = x3::_val(ctx);
+      b.range = {b.nameRange.begin, x3::_attr(ctx).expr->range.end};
+      b.value = exprPtr(x3::_attr(ctx));
+    })];
+
+// updateTarget = name indexSuffix
+auto const updateTarget_def = name[makeNameNode] >> &x3::lit('[') >> indexSuffix[applyIndex];
+
+// updateStmt = updateTarget "=" expression        (`hs[t] = h`, in a loop body)
+auto const updateStmt_def =
+    (updateTarget[([](auto &ctx) {
+       ast::Binding &b = x3::_val(ctx);
+       ast::Expr &target = *x3::_attr(ctx).expr;
+       b.kind = ast::Binding::Kind::Update;
+       b.name = target.args[0]->name;
+       b.nameRange = target.args[0]->range;
+       b.indices = std::move(target.indices);
+       b.indexRange = target.opRange;
+       b.range = target.range;
+     })] >>
+     eqSign) > nlOpt >
+    expression[([](auto &ctx) {
+      ast::Binding &b = x3::_val(ctx);
+      b.range.end = x3::_attr(ctx).expr->range.end;
+      b.value = exprPtr(x3::_attr(ctx));
+    })];
+
+auto const rangeDots_def = x3::lit("..");
+auto const inKw_def = kw("in");
+
+// forStmt = "for" name "in" expression ".." expression loopBody
+auto const forStmt_def =
+    x3::raw[kw("for")][([](auto &ctx) {
+      ast::Binding &b = x3::_val(ctx);
+      b.kind = ast::Binding::Kind::For;
+      b.range.begin = stateOf(ctx).offset(x3::_attr(ctx).begin());
+    })] > name[([](auto &ctx) {
+      x3::_val(ctx).name = x3::_attr(ctx).text;
+      x3::_val(ctx).nameRange = x3::_attr(ctx).range;
+    })] > inKw > expression[([](auto &ctx) { x3::_val(ctx).lo = exprPtr(x3::_attr(ctx)); })] >
+    rangeDots > expression[([](auto &ctx) { x3::_val(ctx).hi = exprPtr(x3::_attr(ctx)); })] >
+    loopBody[([](auto &ctx) {
+      x3::_val(ctx).body = std::move(x3::_attr(ctx).stmts);
+      x3::_val(ctx).range.end = x3::_attr(ctx).end;
+    })];
+
+// blockStmt = forStmt | updateStmt | binding
+auto const blockStmt_def = forStmt[assign] | updateStmt[assign] | binding[assign];
+
+// loopBody = "{" sep* (blockStmt stmtEnd)* "}"
+auto const loopBody_def =
+    nlOpt >> braceGroup[lbrace > *sep > *(blockStmt[([](auto &ctx) {
+                                           x3::_val(ctx).stmts.push_back(std::move(x3::_attr(ctx)));
+                                         })] > stmtEnd) >
+                        rbrace[([](auto &ctx) { x3::_val(ctx).end = x3::_attr(ctx).end; })]];
 
 // returnStmt = "return" expression
 auto const returnStmt_def = kw("return") > expression[assign];
@@ -822,7 +891,7 @@ auto const returnStmt_def = kw("return") > expression[assign];
 // stmtEnd = sep+ | &"}"
 auto const stmtEnd_def = +sep | &x3::lit('}');
 
-// fnBody = "=" expression | "{" sep* (binding stmtEnd)* returnStmt sep* "}"
+// fnBody = "=" expression | "{" sep* (blockStmt stmtEnd)* returnStmt sep* "}"
 auto const fnBody_def =
     (eqSign > nlOpt > expression[([](auto &ctx) {
        FnBody &body = x3::_val(ctx);
@@ -831,7 +900,7 @@ auto const fnBody_def =
      })]) |
     (nlOpt >>
      braceGroup[lbrace[([](auto &ctx) { x3::_val(ctx).block = true; })] > *sep >
-                *(binding[([](auto &ctx) {
+                *(blockStmt[([](auto &ctx) {
                     x3::_val(ctx).bindings.push_back(std::move(x3::_attr(ctx)));
                   })] > stmtEnd) >
                 returnStmt[([](auto &ctx) { x3::_val(ctx).result = exprPtr(x3::_attr(ctx)); })] >
@@ -913,6 +982,7 @@ using SK = ast::ModelStmt::Kind;
 //           | "layer" name "=" expression          (a call, e.g. dense(x, 10))
 //           | "output" name "=" expression
 //           | "loss" expression
+//           | forStmt
 //           | name "=" expression
 auto const modelStmt_def =
     (x3::raw[kw("input")][startStmt<SK::Input>] > name[setStmtName] > colon >
@@ -935,6 +1005,14 @@ auto const modelStmt_def =
     (x3::raw[kw("output")][startStmt<SK::Output>] > name[setStmtName] > eqSign > nlOpt >
      expression[setStmtValue]) |
     (x3::raw[kw("loss")][startStmt<SK::Loss>] > expression[setStmtValue]) |
+    forStmt[([](auto &ctx) {
+      ast::ModelStmt &s = x3::_val(ctx);
+      s.kind = SK::For;
+      s.name = x3::_attr(ctx).name;
+      s.nameRange = x3::_attr(ctx).nameRange;
+      s.range = x3::_attr(ctx).range;
+      s.loop = std::make_shared<const ast::Binding>(std::move(x3::_attr(ctx)));
+    })] |
     (name[([](auto &ctx) {
        ast::ModelStmt &s = x3::_val(ctx);
        s.kind = SK::Bind;
@@ -975,6 +1053,7 @@ BOOST_SPIRIT_DEFINE(name, refName, number, cmpOp, addOp, mulOp, dimMulOp, powOp,
 BOOST_SPIRIT_DEFINE(expression, additive, term, unary, power, postfix, primary, parenExpr, arrayLit,
                     nameOrCall, callArgs, kwHead, arg, indexSuffix, indexItem)
 BOOST_SPIRIT_DEFINE(dtype, typeExpr, dimExpr, dimTerm, dimAtom)
+BOOST_SPIRIT_DEFINE(updateTarget, updateStmt, rangeDots, inKw, forStmt, blockStmt, loopBody)
 BOOST_SPIRIT_DEFINE(letDecl, fnDecl, paramList, param, fnBody, binding, returnStmt, modelDecl,
                     headerDims, headerDim, modelBody, modelStmt, initializer, stmtEnd, declEnd,
                     fileEnd, exprEnd)

@@ -170,6 +170,9 @@ Function Sema::compileModel(const ast::ModelDecl &model) {
       f.outputs.push_back(NamedValue{s.name, id});
       break;
     }
+    case ast::ModelStmt::Kind::For:
+      runStatement(*s.loop);
+      break;
     case ast::ModelStmt::Kind::Loss: {
       if (loss)
         fail(s.range, fmt::format("model '{}' has more than one 'loss'", model.name));
@@ -197,6 +200,7 @@ void Sema::begin(Function &f) {
   function_ = &f;
   builder_ = std::make_unique<Builder>(f);
   frames_.clear();
+  loops_.clear();
 }
 
 Function Sema::end() {
@@ -229,7 +233,7 @@ void Sema::declareFreeVariable(const std::string &name) {
 
 SVal Sema::evalBody(const ast::FnDecl &fn) {
   for (const ast::Binding &b : fn.bindings)
-    bindName(b.name, b.nameRange, eval(*b.value));
+    runStatement(b);
   return eval(*fn.result);
 }
 

@@ -163,9 +163,8 @@ SVal Sema::eval(const Expr &e) {
 }
 
 SVal Sema::lookupName(const Expr &e) {
-  auto it = frame().values.find(e.name);
-  if (it != frame().values.end())
-    return it->second;
+  if (auto v = lookupValue(e.name))
+    return *v;
   if (auto d = lookupDim(e.name))
     return d->isConstant() ? SVal{Number{static_cast<double>(d->constant()), true}}
                            : SVal{DimNumber{*d}};

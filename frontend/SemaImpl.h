@@ -57,11 +57,30 @@ struct SVal : std::variant<Val, Number, NumberArray, DimNumber> {
   using Base::Base;
 };
 
-/// What the names of one scope mean: a function body, an inlined call, a model.
+struct LoopScope;
+
+/// What the names of one scope mean: a function body, an inlined call, a model, a loop body.
 struct Frame {
   std::map<std::string, SVal> values;
   std::map<std::string, Dim> dims;
   std::string owner; // for messages: "function 'f'"
+  /// Set in a loop body: names it does not bind are looked up in the frame below, and the
+  /// values found there become captures of the body.
+  LoopScope *loop = nullptr;
+};
+
+/// A loop body under construction (SemaLoop.cpp): a function whose inputs are the index, the
+/// carried values, then the captures, appended as the body's analysis finds them.
+struct LoopScope {
+  const Function *enclosing = nullptr; // where the loop itself is emitted
+  Function body;
+  std::unique_ptr<Builder> builder;
+  ValueId index = 0;
+  std::vector<std::string> carried;        // in operand order
+  std::map<std::string, Type> carriedType; // absent while a probe leaves a number untyped
+  std::map<std::string, ValueId> carriedParam;
+  std::vector<ValueId> captureSources;     // values of `enclosing`, in input order
+  std::map<ValueId, ValueId> captureOf;    // a value of `enclosing` -> the body's input
 };
 
 /// An error with notes after it ("did you mean ..."); unwinds to the library boundary like a
@@ -137,15 +156,38 @@ public:
   // ----- per-function state (Sema.cpp) ---------------------------------------------------------
   void begin(Function &f);
   Function end();
-  Function &function() { return *function_; }
-  Builder &builder() { return *builder_; }
+  /// The function being built: the innermost loop body under construction, else the definition.
+  Function &function() { return loops_.empty() ? *function_ : loops_.back()->body; }
+  Builder &builder() { return loops_.empty() ? *builder_ : *loops_.back()->builder; }
   Frame &frame() { return frames_.back(); }
   void addDimParam(const std::string &name);
   void bindName(const std::string &name, SourceRange range, SVal value);
   void declareFreeVariable(const std::string &name);
   SVal evalBody(const ast::FnDecl &fn);
+  /// One statement of a block or loop body: a binding, an update, a loop (SemaLoop.cpp).
+  void runStatement(const ast::Binding &s);
   void checkReturnType(const ast::FnDecl &fn, const SVal &result);
   ValueId finishResult(const SVal &result, const Expr &where);
+
+  // ----- loops (SemaLoop.cpp) ------------------------------------------------------------------
+  /// A name's meaning in this scope and, through loop bodies, the enclosing ones; a value found
+  /// outside the innermost loop becomes a capture of every loop body in between.
+  std::optional<SVal> lookupValue(const std::string &name);
+  /// The frame that binds `name`, looking through loop bodies, or null.
+  const Frame *findBinder(const std::string &name) const;
+  void runLoop(const ast::Binding &loop);
+  /// Builds the body of `loop` over `carried`; with `probe`, carried numbers stay untyped and the
+  /// body is only analyzed, to learn the types their updates give them.
+  std::unique_ptr<LoopScope> buildBody(const ast::Binding &loop,
+                                       const std::vector<std::string> &carried,
+                                       const std::vector<std::optional<Type>> &types,
+                                       const std::vector<SVal> &inits, bool probe,
+                                       std::vector<Type> &finalTypes);
+  ValueId loopBound(const Expr &e);
+  bool computedInLoop(ValueId v, std::size_t level);
+  void bindStatement(const ast::Binding &s);
+  void updateStatement(const ast::Binding &s);
+  ValueId captureInto(LoopScope &scope, ValueId outer, const std::string &name);
 
   // ----- types, dimensions and constants (Sema.cpp) -------------------------------------------
   /// Resolves `f64[n, 5*d]`. With bindNewDims, unknown single names become runtime dimensions of
@@ -225,6 +267,7 @@ public:
   std::set<std::string> globals_;
   Function *function_ = nullptr;
   std::unique_ptr<Builder> builder_;
+  std::vector<LoopScope *> loops_; // the loop bodies being built, innermost last
   std::vector<Frame> frames_;
   bool loneExpression_ = false;
   int depth_ = 0;

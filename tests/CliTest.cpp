@@ -218,4 +218,15 @@ TEST(Cli, UsageErrorsExitWithTwo) {
 }
 
 } // namespace
+
+// LANGUAGE.md §3b's loop programs pass the finite-difference check of every mode; the JIT does
+// not compile loops yet, so they run on the interpreter.
+TEST(CliLoops, ExamplesCheckOnTheInterpreter) {
+  for (const char *file : {"examples/loops/rnn.nabla", "examples/loops/stacked.nabla"}) {
+    CliResult r = runNabla(std::string("check ") + file + " --engine interp");
+    EXPECT_EQ(r.exitCode, 0) << file << "\n" << r.out << r.err;
+    EXPECT_NE(r.out.find(" 0 failed"), std::string::npos) << file << "\n" << r.out;
+  }
+}
+
 } // namespace nabla
