@@ -190,18 +190,6 @@ bool hessiansAgree(const LoopProgram &p, const std::string &repro) {
   return true;
 }
 
-/// Whether every op of `f`, its loop bodies included, is compiled to native code yet.
-bool compilesToNative(const Function &f) {
-  for (const Inst &inst : f.insts) {
-    if (!codegen::compilesToNative(inst.op))
-      return false;
-    for (const auto &region : inst.regions)
-      if (!compilesToNative(*region))
-        return false;
-  }
-  return true;
-}
-
 /// Why `f` is not compared on the JIT, or nullopt when it is compared: the JIT against the
 /// interpreter on `f` and on its forward, reverse and symbolic gradient functions, to 1e-12.
 std::optional<std::string> jitEqualsInterpreter(const LoopProgram &p, const std::string &repro,
@@ -212,9 +200,6 @@ std::optional<std::string> jitEqualsInterpreter(const LoopProgram &p, const std:
   kernels.emplace_back("forward", forwardMode(p.f, wrt, 2));
   kernels.emplace_back("reverse", reverseMode(p.f, wrt));
   kernels.emplace_back("symbolic", symbolicGradient(p.f, wrt));
-  for (const auto &[what, g] : kernels)
-    if (!compilesToNative(g))
-      return fmt::format("the {} function has ops that codegen::compilesToNative refuses", what);
   for (const auto &[what, g] : kernels) {
     std::vector<Tensor> args = p.args;
     std::vector<ValueId> all = g.arguments();
@@ -226,6 +211,10 @@ std::optional<std::string> jitEqualsInterpreter(const LoopProgram &p, const std:
     }
     auto ref = execute(Engine::Interp, g, args, p.dims);
     auto jit = execute(Engine::Jit, g, args, p.dims);
+    // The code generator refuses, saying so, a reverse sweep whose bounds it cannot size the
+    // tape for before the run (an inner loop bounded by an enclosing index).
+    if (ref && !jit && jit.error().render().find("--engine interp") != std::string::npos)
+      return fmt::format("the {} function: {}", what, jit.error().render());
     if (!ref || !jit) {
       ADD_FAILURE() << what << " did not run: "
                     << (ref ? jit.error().render() : ref.error().render()) << repro;
@@ -261,7 +250,7 @@ TEST(RandomLoops, GradientsHessiansAndTextAgreeAcrossModes) {
   const int jitEvery = std::max(1, envInt("NABLA_LOOP_JIT_EVERY", 25));
   std::uint64_t base = baseSeed(20261208);
   Report report;
-  std::optional<std::string> jitSkipped;
+  int jitRefused = 0; // programs the code generator refuses, saying why (see jitEqualsInterpreter)
   int failures = 0;
   for (std::uint64_t seed = base; report.programs < wanted && failures < 5; ++seed) {
     LoopProgram p = LoopGenerator(seed, ciOptions(seed)).program();
@@ -277,8 +266,9 @@ TEST(RandomLoops, GradientsHessiansAndTextAgreeAcrossModes) {
     }
     if (ok && report.programs % jitEvery == 0) {
       std::mt19937_64 rng(seed);
-      jitSkipped = jitEqualsInterpreter(p, repro, rng);
-      report.jitCompared += jitSkipped ? 0 : 1;
+      bool refused = jitEqualsInterpreter(p, repro, rng).has_value();
+      report.jitCompared += refused ? 0 : 1;
+      jitRefused += refused ? 1 : 0;
     }
     failures += ok ? 0 : 1;
   }
@@ -303,9 +293,11 @@ TEST(RandomLoops, GradientsHessiansAndTextAgreeAcrossModes) {
     EXPECT_GT(g.boundsFromDims, 0);
     EXPECT_GT(g.boundsFromIndex, 0);
   }
-  if (jitSkipped)
-    GTEST_SKIP() << "JIT == interpreter not checked on looped programs: " << *jitSkipped
-                 << " (codegen/LowerLoop.cpp; it turns on when codegen::compilesToNative does)";
+  std::printf("[ loops    ] JIT == interpreter on %d programs; %d refused by the code generator "
+              "(a reverse sweep bounded by an enclosing index)\n",
+              report.jitCompared, jitRefused);
+  if (wanted >= 200)
+    EXPECT_GT(report.jitCompared, 2 * jitRefused) << "the JIT comparison hardly runs";
 }
 
 // The JIT comparison above is skipped while loops are not compiled; here it runs on loop-free

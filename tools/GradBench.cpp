@@ -255,7 +255,7 @@ Buffers buffersFor(const CompiledFunction &c, Call &call) {
   for (const std::string &d : c.ir.dimParams)
     b.dimValues.push_back(call.dims.at(d));
   b.dimValues.push_back(0); // never empty, so data() is a valid pointer
-  std::int64_t bytes = c.kernel.workspaceSize(b.dimValues.data());
+  std::int64_t bytes = c.kernel.workspaceSize(b.dimValues.data(), b.argPtrs.data());
   // More than the machine has would be overcommitted, then killed while the kernel runs.
   auto physical = static_cast<std::int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
   if (bytes < 0 || bytes > physical)
