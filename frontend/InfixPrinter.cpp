@@ -220,7 +220,15 @@ private:
     case Op::Lower:
     case Op::LowerPart:
     case Op::MatMul:
+    case Op::Update:
       break; // a call of the built-in that names the op, if there is one
+    case Op::Loop:
+    case Op::LoopGrad:
+    case Op::LoopResult:
+      throw std::invalid_argument(fmt::format(
+          "'{}' has no infix form: a derivative through a loop is a function with loops (see "
+          "`nabla emit grad-ir`)",
+          mnemonic(inst.op)));
     }
     const Builtin *b = builtinForOp(inst.op);
     if (!b)
