@@ -255,10 +255,7 @@ Value *KernelEmitter::valueBeforeRun(ValueId v, const char *what) {
     std::vector<void *> operands;
     for (ValueId o : inst.operands)
       operands.push_back(valueBeforeRun(o, what));
-    LlvmScalarEmitter emitter(b_, m_, registerType(f_.typeOf(inst.operands[0]).dtype),
-                              avx512VectorMath_);
-    ScalarEmitter::Scope scope(emitter);
-    return static_cast<Value *>(opInfo(inst.op).lowerScalar(operands, inst));
+    return scalarMath(inst, operands);
   }
   case Lowering::Element:
     if (!inst.operands.empty())
@@ -462,6 +459,13 @@ Value *KernelEmitter::element(ValueId v, const Index &idx) {
   return compute(v, idx);
 }
 
+Value *KernelEmitter::scalarMath(const Inst &inst, std::span<void *const> operands) {
+  LlvmScalarEmitter emitter(b_, m_, registerType(f_.typeOf(inst.operands[0]).dtype),
+                            avx512VectorMath_);
+  ScalarEmitter::Scope scope(emitter);
+  return static_cast<Value *>(opInfo(inst.op).lowerScalar(operands, inst));
+}
+
 /// The element of a fused value at `idx`, computed from its operands: elementwise ops through
 /// their own scalar definitions (OpInfo::lowerScalar), the others through their LowerRule.
 Value *KernelEmitter::compute(ValueId v, const Index &idx) {
@@ -472,10 +476,7 @@ Value *KernelEmitter::compute(ValueId v, const Index &idx) {
     std::vector<void *> operands;
     for (ValueId o : inst.operands)
       operands.push_back(element(o, idx));
-    LlvmScalarEmitter emitter(b_, m_, registerType(f_.typeOf(inst.operands[0]).dtype),
-                              avx512VectorMath_);
-    ScalarEmitter::Scope scope(emitter);
-    return static_cast<Value *>(opInfo(inst.op).lowerScalar(operands, inst));
+    return scalarMath(inst, operands);
   }
   case Lowering::Element:
     return rule.element(*this, v, idx);

@@ -156,6 +156,8 @@ private:
   void collectBuffers(ValueId v, bool root, std::vector<llvm::Value *> &out);
   void emitGroup(const LoopGroup &group);
   llvm::Value *compute(ValueId v, const Index &idx);
+  /// An elementwise op's own scalar math (OpInfo::lowerScalar) on operand values as code.
+  llvm::Value *scalarMath(const Inst &inst, std::span<void *const> operands);
   void emitMaterialized(ValueId v);
   void emitFusedLoop(const std::vector<ValueId> &values);
   void emitCopy(ValueId v, llvm::Value *target);

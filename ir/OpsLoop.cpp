@@ -379,7 +379,7 @@ std::vector<MaybeValue> loopVjp(Builder &b, const Inst &loopIn,
   if (loop.op != Op::Loop)
     throw IrError("reverse mode through a loop's reverse sweep (loop_grad) is not supported");
   LoopOperands o = operandsOf(loop);
-  std::size_t k = o.inits.size(), m = o.captures.size();
+  std::size_t k = o.inits.size();
   std::vector<std::size_t> floatCarried = floatPositions(typesOf(b.function(), o.inits));
   std::vector<std::size_t> floatCaptures = floatPositions(typesOf(b.function(), o.captures));
   bool any = false;
@@ -427,7 +427,6 @@ std::vector<MaybeValue> loopVjp(Builder &b, const Inst &loopIn,
     out[kBounds + floatCarried[p]] = result(b, sweep, p);
   for (std::size_t q = 0; q < floatCaptures.size(); ++q)
     out[kBounds + k + floatCaptures[q]] = result(b, sweep, floatCarried.size() + q);
-  (void)m;
   return out;
 }
 
